@@ -1,0 +1,133 @@
+// The store: activities, aggregates, tokens, the shared rate budget,
+// checkpoints. Implemented on SQLite (adapters/sqlite, the embedded default)
+// and PostgreSQL (adapters/postgres). Every method is one transaction; every
+// method is safe to call from several threads and processes at once.
+//
+// The store is built with the sport categories in force, and keeps each
+// activity's category and local date in columns so that the daily aggregates
+// can be recomputed day by day, exactly, inside the same transaction as the
+// change that touched them (see core/aggregates.h for the math).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/activity.h"
+#include "core/aggregates.h"
+#include "core/rate_budget.h"
+#include "core/result.h"
+
+namespace dl::ports {
+
+struct UpsertOptions {
+  int64_t now_epoch_s = 0;
+  // Backfill fencing: a row whose last webhook change is at or after this
+  // time is kept as it is (reported as fenced). 0 = no fence.
+  int64_t fence_epoch_s = 0;
+  // Backfill: stamp rows as seen by this run (for reconciliation). 0 = no.
+  int64_t seen_by_run = 0;
+  // Live pipeline: stamp the rows' webhook_changed_at = now.
+  bool from_webhook = false;
+  // Saved in the same transaction (a checkpoint after every page).
+  std::optional<std::pair<std::string, std::string>> checkpoint;  // key, value
+};
+
+struct UpsertSummary {
+  int64_t inserted = 0, updated = 0, unchanged = 0, fenced = 0;
+};
+
+struct ArchiveRequest {
+  int64_t athlete_id = 0;
+  std::vector<int64_t> ids;
+  std::string reason;  // e.g. "not listed by Strava in backfill run 7", "delete webhook confirmed"
+  int64_t now_epoch_s = 0;
+  int64_t fence_epoch_s = 0;  // as UpsertOptions::fence_epoch_s
+};
+
+class ActivityStore {
+ public:
+  virtual ~ActivityStore() = default;
+  // Inserts or updates by (athlete_id, id); updated/unchanged is decided by
+  // comparing the stored data, never by matching error strings. Touched days
+  // are recomputed in the same transaction.
+  virtual Result<UpsertSummary> UpsertActivities(std::span<const core::Activity> activities,
+                                                 const UpsertOptions& options) = 0;
+  virtual Result<std::optional<core::Activity>> GetActivity(int64_t athlete_id, int64_t id) = 0;
+  // All activities whose local date is in `year`, ordered by start_date.
+  virtual Result<std::vector<core::Activity>> ActivitiesInLocalYear(int64_t athlete_id, int year) = 0;
+  // Ids stored for the local year that backfill run `run_id` did not see.
+  virtual Result<std::vector<int64_t>> UnseenInLocalYear(int64_t athlete_id, int year, int64_t run_id) = 0;
+  // Moves rows to deleted_activities (the row, when, why) and out of the
+  // aggregates. Returns how many were archived (fenced rows are skipped).
+  virtual Result<int64_t> ArchiveActivities(const ArchiveRequest& request) = 0;
+  // Everything of the athlete: activities, archive, aggregates, tokens.
+  virtual Result<int64_t> DeleteAthleteData(int64_t athlete_id) = 0;
+};
+
+class AggregateStore {
+ public:
+  virtual ~AggregateStore() = default;
+  // Days with at least one activity, ordered by date. Empty category = all.
+  virtual Result<std::vector<core::DailyTotals>> DailyForYear(int64_t athlete_id, int year,
+                                                              const std::string& category) = 0;
+  // (year, category) pairs with data, ordered.
+  virtual Result<std::vector<std::pair<int, std::string>>> YearsWithData(int64_t athlete_id) = 0;
+  // Recomputes the year's categories and daily rows from the activities alone.
+  virtual Status RebuildYear(int64_t athlete_id, int year) = 0;
+};
+
+struct StoredToken {
+  int64_t athlete_id = 0;
+  std::string access_token;
+  std::string refresh_token;
+  int64_t expires_at_epoch_s = 0;
+  std::string scope;
+};
+
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+  // athlete_id 0: the only stored athlete (the embedded default has one).
+  virtual Result<std::optional<StoredToken>> LoadToken(int64_t athlete_id) = 0;
+  virtual Status SaveToken(const StoredToken& token) = 0;  // atomic replace
+  virtual Status DeleteToken(int64_t athlete_id) = 0;
+  virtual Result<std::vector<int64_t>> AthletesWithTokens() = 0;
+};
+
+class RateBudgetStore {
+ public:
+  virtual ~RateBudgetStore() = default;
+  // Atomic read-modify-write of the one shared budget row (created with
+  // defaults when absent); returns the state as written.
+  virtual Result<core::RateBudgetState> UpdateRateBudget(
+      const std::function<void(core::RateBudgetState&)>& change) = 0;
+};
+
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+  virtual Result<std::optional<std::string>> LoadCheckpoint(const std::string& key) = 0;
+  virtual Status SaveCheckpoint(const std::string& key, const std::string& value) = 0;
+  virtual Status DeleteCheckpoint(const std::string& key) = 0;
+  // A new, never reused run id (monotonic).
+  virtual Result<int64_t> NextRunId() = 0;
+};
+
+// The whole store, as the app layer receives it.
+class Store : public ActivityStore,
+              public AggregateStore,
+              public TokenStore,
+              public RateBudgetStore,
+              public CheckpointStore {
+ public:
+  ~Store() override = default;
+  virtual Status Migrate() = 0;                 // applies pending migrations
+  virtual Result<int> SchemaVersion() = 0;
+  virtual Status CheckWritable() = 0;           // for /readyz
+};
+
+}  // namespace dl::ports
