@@ -117,12 +117,32 @@ class CheckpointStore {
   virtual Result<int64_t> NextRunId() = 0;
 };
 
+// Yearly distance goals per category (dashboard). Units: "km" or "mi".
+struct Goal {
+  double value = 0;
+  std::string unit = "km";
+  std::string label;  // optional
+  bool operator==(const Goal&) const = default;
+};
+
+class GoalStore {
+ public:
+  virtual ~GoalStore() = default;
+  // nullopt when none were ever set for (athlete, year, category).
+  virtual Result<std::optional<std::vector<Goal>>> LoadGoals(int64_t athlete_id, int year,
+                                                             const std::string& category) = 0;
+  // Replaces the set atomically; validation is the caller's job.
+  virtual Status SaveGoals(int64_t athlete_id, int year, const std::string& category,
+                           const std::vector<Goal>& goals) = 0;
+};
+
 // The whole store, as the app layer receives it.
 class Store : public ActivityStore,
               public AggregateStore,
               public TokenStore,
               public RateBudgetStore,
-              public CheckpointStore {
+              public CheckpointStore,
+              public GoalStore {
  public:
   ~Store() override = default;
   virtual Status Migrate() = 0;                 // applies pending migrations
