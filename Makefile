@@ -25,7 +25,6 @@ build-dev: bootstrap
 test: bootstrap
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev -j $(JOBS)
-	@cmake --build --preset $(PRESET) -j $(JOBS)
 	@bash scripts/run-tests.sh
 
 demo: build

@@ -1,0 +1,125 @@
+// Backfill: pull every activity of the requested years from Strava (the
+// source of truth) into the store, archive what Strava no longer lists, and
+// regenerate the yearly aggregate files.
+//
+// Fetching: the requested years are merged into contiguous ranges; each range
+// is listed with per_page=200, oldest first, by moving `after` forward to the
+// last start_date seen (exclusive) and de-duplicating by id, so activities
+// created or deleted while the run is under way cannot shift a page and make
+// it skip one. A short page ends the range: N activities cost ceil(N/200)
+// list requests (one more when N is a multiple of 200).
+//
+// Years are local: an activity belongs to the year of its start_date_local.
+// The API filters on UTC start_date, so each range is widened by the widest
+// time-zone offsets and activities are kept by local date.
+//
+// Resumable: a checkpoint is saved with every page, in the same transaction
+// as the page's rows. A re-run continues from it with the same run id, so
+// reconciliation still sees every activity listed before the interruption.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/activity.h"
+#include "core/result.h"
+#include "core/sports.h"
+#include "ports/clock.h"
+#include "ports/output.h"
+#include "ports/store.h"
+#include "ports/strava_api.h"
+
+namespace dl::app {
+
+// What backfill needs from Strava: the session (tokens, rate budget, retries)
+// implements it; tests may use a fake.
+class ActivitySource {
+ public:
+  virtual ~ActivitySource() = default;
+  virtual Result<int64_t> AthleteId() = 0;
+  virtual Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery& query) = 0;
+  // Requests this source has sent so far (for the report).
+  virtual int64_t RequestsSent() const = 0;
+};
+
+struct BackfillOptions {
+  std::vector<int> years;                 // any order, duplicates ignored
+  std::vector<std::string> categories;    // files to write; empty = the default category
+  bool dry_run = false;                   // fetch and report; write nothing
+  int per_page = 200;
+  std::optional<core::Date> today;        // athlete's local today (current-year series end)
+};
+
+struct YearReport {
+  int year = 0;
+  int64_t found = 0, inserted = 0, updated = 0, unchanged = 0, fenced = 0, removed = 0, errors = 0;
+  double duration_s = 0;
+  int64_t requests = 0;  // list requests of the range, attributed to its first year
+  std::vector<core::Activity> sample;  // dry run: the first ten
+};
+
+struct BackfillReport {
+  int64_t athlete_id = 0;
+  int64_t run_id = 0;
+  bool resumed = false;
+  std::vector<YearReport> years;
+  int64_t list_requests = 0;
+  int64_t pages = 0;
+  std::optional<Error> stopped;  // set when the run stopped early (resumable)
+};
+
+class BackfillObserver {
+ public:
+  virtual ~BackfillObserver() = default;
+  // After each page: the range, how far the cursor got (0..1), totals so far.
+  virtual void OnPage(int /*first_year*/, int /*last_year*/, double /*fraction*/, int64_t /*pages*/,
+                      int64_t /*activities*/) {}
+  virtual void OnRangeDone(int /*first_year*/, int /*last_year*/) {}
+  virtual void OnMessage(const std::string& /*line*/) {}
+};
+
+// Contiguous ranges of the sorted, de-duplicated years: {2023,2024,2025,2019}
+// -> {{2019,2019},{2023,2025}}.
+std::vector<std::pair<int, int>> MergeYears(std::vector<int> years);
+
+class Backfill {
+ public:
+  // `store` and `output` may be null only in a dry run.
+  Backfill(ActivitySource& source, ports::Store* store, ports::YearOutput* output, ports::Clock& clock,
+           const core::SportCategories& categories, BackfillObserver& observer);
+
+  // Errors that stop the run (rate limit, faults past retries, auth) come back
+  // in report.stopped with everything done so far committed; a re-run resumes.
+  Result<BackfillReport> Run(const BackfillOptions& options);
+
+ private:
+  struct Range;
+  Status RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report);
+  Status Reconcile(int year, int64_t run_id, int64_t fence, YearReport& yr);
+  Status WriteAggregates(const BackfillOptions& options, int year);
+  YearReport& YearOf(BackfillReport& report, int year);
+
+  ActivitySource& source_;
+  ports::Store* store_;
+  ports::YearOutput* output_;
+  ports::Clock& clock_;
+  const core::SportCategories& categories_;
+  BackfillObserver& observer_;
+  int64_t athlete_id_ = 0;
+};
+
+// Checkpoint of one range, saved with every page. Text form:
+// "run=7;fence=1700000000;after=1690000000;pages=3;found=600".
+struct RangeCheckpoint {
+  int64_t run_id = 0;
+  int64_t fence_epoch_s = 0;
+  int64_t cursor_after_epoch_s = 0;
+  int64_t pages = 0;
+  int64_t found = 0;
+  std::string Encode() const;
+  static std::optional<RangeCheckpoint> Decode(const std::string& text);
+};
+
+}  // namespace dl::app
