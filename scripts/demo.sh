@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on the embedded default, against strava-sim.
+# 1. starts strava-sim with a generated athlete (deterministic seed),
+# 2. backfills the last three full years and the current one into SQLite,
+# 3. prints the summary and where the files and the database are,
+# 4. serves the dashboard on 127.0.0.1:8080 while the simulator keeps
+#    creating an activity now and then (Ctrl-C stops everything).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$here/build/bin"
+demo="${DEMO_DIR:-$here/build/demo}"
+year=$(date -u +%Y)
+first=$((year - 3))
+rm -rf "$demo"
+mkdir -p "$demo"
+sim_out="$demo/strava-sim.out"
+
+cleanup() { [ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null; [ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null; wait 2>/dev/null; true; }
+trap cleanup EXIT INT TERM
+
+echo "== 1. Starting strava-sim (a faithful Strava API simulator; no internet needed)"
+"$bin/strava-sim" --listen 127.0.0.1:0 --generate 2026 --years "$first-$year" --per-year 250 \
+  --client-id 12345 --client-secret demo-secret --refresh-token demo-refresh-token >"$sim_out" 2>"$demo/strava-sim.log" &
+sim_pid=$!
+for _ in $(seq 1 100); do grep -q '^listening on ' "$sim_out" 2>/dev/null && break; sleep 0.1; done
+sim_url=$(sed -n 's/^listening on //p' "$sim_out" | head -1)
+[ -n "$sim_url" ] || { echo "strava-sim did not start; see $demo/strava-sim.log"; exit 1; }
+echo "   simulator at $sim_url"
+
+export STRAVA_CLIENT_ID=12345 STRAVA_CLIENT_SECRET=demo-secret STRAVA_REFRESH_TOKEN=demo-refresh-token
+export STRAVA_API_URL="$sim_url/api/v3" STRAVA_OAUTH_URL="$sim_url/oauth"
+export DESIRELINES_DATA_DIR="$demo/data"
+
+echo
+echo "== 2. Backfilling $first-$year (every sport) into $DESIRELINES_DATA_DIR/desirelines.db"
+"$bin/desirelines" backfill --years $(seq "$first" "$year") --sports all
+echo
+echo "== 3. What was written"
+echo "   database:      $DESIRELINES_DATA_DIR/desirelines.db"
+echo "   yearly files:  $DESIRELINES_DATA_DIR/activities/<year>/summary_activities.json, distances.json"
+ls "$DESIRELINES_DATA_DIR/activities" | sed 's/^/                  /'
+echo "   requests the simulator served:"
+curl -s "$sim_url/_sim/stats" | sed 's/^/                  /'
+echo
+echo "== Next: run it again (everything unchanged, ~1 request per year range):"
+echo "   STRAVA_API_URL=$STRAVA_API_URL ... $bin/desirelines backfill --years $year"
+echo "   see README.md for serve, replay, subscriptions and the dashboard."
