@@ -24,7 +24,7 @@ const std::vector<std::pair<std::string, std::string>> kEnvKeys = {
     {"DESIRELINES_CORS_ORIGINS", "api.cors_origins"},
     {"DESIRELINES_RATE_WINDOW_SCALE", "rate.window_scale"},
     {"DESIRELINES_ON_DEAUTHORIZE", "pipeline.on_deauthorize"},
-    {"DESIRELINES_TIMEZONE", "athlete.timezone"},
+    {"STRAVA_TIMEOUT_S", "strava.timeout_s"},
 };
 
 bool IsHttpUrl(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
@@ -63,6 +63,13 @@ Status ApplyNumbers(const ConfigMap& m, Config& c) {
     auto r = std::from_chars(v.data(), v.data() + v.size(), c.subscription_id);
     if (r.ec != std::errc{} || r.ptr != v.data() + v.size() || c.subscription_id <= 0) {
       return Fail(ErrorCode::kInvalidArgument, "strava.subscription_id must be a positive integer, got '" + v + "'");
+    }
+  }
+  if (auto it = m.find("strava.timeout_s"); it != m.end() && !it->second.empty()) {
+    const auto& v = it->second;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), c.timeout_s);
+    if (r.ec != std::errc{} || r.ptr != v.data() + v.size() || c.timeout_s < 1 || c.timeout_s > 600) {
+      return Fail(ErrorCode::kInvalidArgument, "strava.timeout_s must be a whole number of seconds from 1 to 600");
     }
   }
   if (auto it = m.find("rate.window_scale"); it != m.end() && !it->second.empty()) {
@@ -137,7 +144,7 @@ Result<Config> ResolveConfig(const ConfigMap& file, const ConfigMap& env, const 
   get("serve.webhook_path", c.webhook_path);
   get("api.write_token", c.write_token);
   get("pipeline.on_deauthorize", c.on_deauthorize);
-  get("athlete.timezone", c.timezone);
+
   if (auto it = m.find("api.cors_origins"); it != m.end()) c.cors_origins = SplitComma(it->second);
   if (auto s = ApplyUrls(m, c); !s) return std::unexpected(s.error());
   if (auto s = ApplyNumbers(m, c); !s) return std::unexpected(s.error());

@@ -31,7 +31,7 @@ struct Config {
   std::vector<std::string> cors_origins;
   double rate_window_scale = 1.0;  // testing aid: strava-sim --window-scale
   std::string on_deauthorize = "delete";  // delete | keep
-  std::string timezone;        // athlete's IANA zone for "today"; empty = from activities
+  int timeout_s = 30;          // per Strava request, connect included
 
   std::string StoreUrl() const;       // store, or the default under data_dir
   std::string SqlitePath() const;     // path part of a sqlite: URL ("" otherwise)

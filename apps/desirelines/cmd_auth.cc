@@ -1,0 +1,179 @@
+// desirelines auth: the OAuth authorization-code flow on a loopback port.
+// desirelines status: what the store holds (never a secret).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+#include <CLI/CLI.hpp>
+
+#include "app/auth.h"
+#include "app/strava_session.h"
+#include "commands.h"
+#include "http/server.h"
+#include "runtime.h"
+
+namespace dl::cli {
+namespace {
+
+struct AuthFlags {
+  int port = 0;
+  int timeout_s = 600;
+};
+
+std::string RandomState() {
+  unsigned char bytes[16] = {};
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t got = ::read(fd, bytes, sizeof bytes);
+    (void)got;
+    ::close(fd);
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+struct Outcome {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Result<std::string> code = Fail(ErrorCode::kInternal, "no redirect yet");
+};
+
+int RunAuth(const AuthFlags& flags, const CommonFlags& common) {
+  auto config = LoadConfig(common);
+  if (!config) return ReportError(config.error(), common.json);
+  if (config->client_id.empty() || config->client_secret.empty()) {
+    return ReportError(Error{ErrorCode::kInvalidArgument, "STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET are required"},
+                       common.json);
+  }
+  auto categories = LoadCategories(*config);
+  if (!categories) return ReportError(categories.error(), common.json);
+  auto store = OpenStore(*config, *categories);
+  if (!store) return ReportError(store.error(), common.json);
+
+  const std::string state = RandomState();
+  auto outcome = std::make_shared<Outcome>();
+  auto router = std::make_shared<http::Router>();
+  router->Add("GET", "/callback", [outcome, state](const http::Request& req) {
+    auto code = app::CheckAuthorizationRedirect(req.query, state);
+    bool ok = code.has_value();
+    {
+      std::lock_guard lock(outcome->mu);
+      if (!outcome->done) {
+        outcome->code = std::move(code);
+        outcome->done = true;
+      }
+    }
+    outcome->cv.notify_all();
+    http::Response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.status = ok ? 200 : 400;
+    r.body = ok ? "<!doctype html><title>desirelines</title><p>Authorized. You can close this tab and return to the terminal.</p>"
+                : "<!doctype html><title>desirelines</title><p>Authorization failed; see the terminal.</p>";
+    return r;
+  });
+  http::ServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = static_cast<uint16_t>(flags.port);
+  http::Server server(so, router);
+  if (auto s = server.Start(); !s) return ReportError(s.error(), common.json);
+  std::string redirect = "http://127.0.0.1:" + std::to_string(server.port()) + "/callback";
+  std::string url = app::BuildAuthorizeUrl(config->oauth_url, config->client_id, redirect, state);
+  if (common.json) {
+    std::printf("{\"authorize_url\":\"%s\",\"redirect_uri\":\"%s\"}\n", JsonEscape(url).c_str(),
+                JsonEscape(redirect).c_str());
+  } else {
+    std::printf("Open this URL in a browser, approve access (keep 'View data about your private activities' ticked):\n\n  %s\n\nWaiting for Strava's redirect on %s ...\n",
+                url.c_str(), redirect.c_str());
+  }
+  std::fflush(stdout);
+  {
+    std::unique_lock lock(outcome->mu);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags.timeout_s);
+    while (!outcome->done && !StopFlag().load() && std::chrono::steady_clock::now() < deadline) {
+      outcome->cv.wait_for(lock, std::chrono::milliseconds(200));
+    }
+  }
+  server.Stop();
+  if (!outcome->done) {
+    return ReportError(Error{ErrorCode::kUnauthorized, "no redirect arrived; nothing was stored"}, common.json);
+  }
+  if (!outcome->code) return ReportError(outcome->code.error(), common.json);
+
+  auto clock = MakeSystemClock();
+  auto api = MakeStravaApi(*config);
+  app::SessionOptions opts;
+  opts.windows.window_scale = config->rate_window_scale;
+  app::StravaSession session(*api, **store, **store, *clock, opts, nullptr);
+  auto tokens = session.ExchangeCode(*outcome->code);
+  if (!tokens) return ReportError(tokens.error(), common.json);
+  if (common.json) {
+    std::printf("{\"ok\":true,\"athlete_id\":%lld,\"scope\":\"%s\"}\n", static_cast<long long>(tokens->athlete_id),
+                JsonEscape(tokens->scope).c_str());
+  } else {
+    std::printf("Authorized athlete %lld; tokens stored in %s (readable by you only).\nNext: desirelines backfill --years %d\n",
+                static_cast<long long>(tokens->athlete_id), config->StoreUrl().c_str(),
+                static_cast<int>(TodayFor(*clock, std::nullopt).year()));
+  }
+  return kExitOk;
+}
+
+int RunStatus(const CommonFlags& common) {
+  auto config = LoadConfig(common);
+  if (!config) return ReportError(config.error(), common.json);
+  if (!StoreExists(*config)) {
+    return ReportError(Error{ErrorCode::kInvalidArgument, "no store at " + config->StoreUrl() + " yet"}, common.json);
+  }
+  auto categories = LoadCategories(*config);
+  if (!categories) return ReportError(categories.error(), common.json);
+  auto store = OpenStore(*config, *categories);
+  if (!store) return ReportError(store.error(), common.json);
+  auto version = (*store)->SchemaVersion();
+  auto athletes = (*store)->AthletesWithTokens();
+  if (!version || !athletes) return ReportError(!version ? version.error() : athletes.error(), common.json);
+  auto budget = (*store)->UpdateRateBudget([](core::RateBudgetState&) {});
+  if (!budget) return ReportError(budget.error(), common.json);
+  std::string ids;
+  for (auto a : *athletes) ids += (ids.empty() ? "" : ",") + std::to_string(a);
+  if (common.json) {
+    std::printf("{\"store\":\"%s\",\"schema_version\":%d,\"athletes\":[%s],\"rate_budget\":{\"read_used_15min\":%lld,"
+                "\"read_limit_15min\":%lld,\"read_used_daily\":%lld,\"read_limit_daily\":%lld}}\n",
+                JsonEscape(config->StoreUrl()).c_str(), *version, ids.c_str(),
+                static_cast<long long>(budget->read_used_15min), static_cast<long long>(budget->read_limit_15min),
+                static_cast<long long>(budget->read_used_daily), static_cast<long long>(budget->read_limit_daily));
+  } else {
+    std::printf("store:          %s (schema %d)\nathletes:       %s\nread budget:    %lld/%lld this window, %lld/%lld today\n",
+                config->StoreUrl().c_str(), *version, ids.empty() ? "(none: run desirelines auth)" : ids.c_str(),
+                static_cast<long long>(budget->read_used_15min), static_cast<long long>(budget->read_limit_15min),
+                static_cast<long long>(budget->read_used_daily), static_cast<long long>(budget->read_limit_daily));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+CommandRunner AddAuthCommand(CLI::App& parent, CommonFlags& common) {
+  auto flags = std::make_shared<AuthFlags>();
+  auto* sub = parent.add_subcommand("auth", "Authorize desirelines with Strava (OAuth): prints the URL to open, "
+                                            "receives the redirect on a loopback port, stores the tokens");
+  sub->add_option("--port", flags->port, "loopback port for the redirect (0: any free port)")->check(CLI::Range(0, 65535));
+  sub->add_option("--timeout", flags->timeout_s, "seconds to wait for the redirect")->check(CLI::Range(1, 86400));
+  AddCommonFlags(*sub, common);
+  return [flags, &common] { return RunAuth(*flags, common); };
+}
+
+CommandRunner AddStatusCommand(CLI::App& parent, CommonFlags& common) {
+  auto* sub = parent.add_subcommand("status", "Show the store, the athletes with tokens and the rate budget");
+  AddCommonFlags(*sub, common);
+  return [&common] { return RunStatus(common); };
+}
+
+}  // namespace dl::cli

@@ -1,0 +1,280 @@
+// End-to-end backfill: the real desirelines binary against the real
+// strava-sim binary, a real SQLite file, and the files on disk.
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "adapters/files/year_files.h"
+#include "core/aggregates.h"
+#include "support.h"
+
+namespace dl::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kClientId = "12345";
+constexpr const char* kSecret = "e2e-client-secret";
+constexpr const char* kRefresh = "e2e-refresh-token";
+
+struct RunResult {
+  int code = -1;
+  std::string out, err;
+};
+
+core::Activity FromSim(const json& j) {
+  core::Activity a;
+  a.id = j.at("id").get<int64_t>();
+  a.athlete_id = j.at("athlete").at("id").get<int64_t>();
+  a.type = j.value("type", "");
+  a.sport_type = j.value("sport_type", "");
+  a.distance_m = j.value("distance", 0.0);
+  a.moving_time_s = j.value("moving_time", int64_t{0});
+  a.total_elevation_gain_m = j.value("total_elevation_gain", 0.0);
+  a.start_date = j.at("start_date").get<std::string>();
+  a.start_date_local = j.at("start_date_local").get<std::string>();
+  return a;
+}
+
+class BackfillE2E : public ::testing::Test {
+ protected:
+  void StartSim(std::vector<std::string> args) {
+    std::vector<std::string> all = {"--client-id", kClientId, "--client-secret", kSecret, "--refresh-token", kRefresh};
+    all.insert(all.end(), args.begin(), args.end());
+    sim_ = std::make_unique<SimProcess>(all);
+  }
+
+  std::map<std::string, std::string> Env() const {
+    return {{"STRAVA_CLIENT_ID", kClientId},
+            {"STRAVA_CLIENT_SECRET", kSecret},
+            {"STRAVA_REFRESH_TOKEN", kRefresh},
+            {"STRAVA_API_URL", sim_->url() + "/api/v3"},
+            {"STRAVA_OAUTH_URL", sim_->url() + "/oauth"},
+            {"DESIRELINES_DATA_DIR", data_dir().string()},
+            {"DESIRELINES_CONFIG", ""},
+            {"STRAVA_TIMEOUT_S", "2"}};
+  }
+
+  std::unique_ptr<Process> Start(std::vector<std::string> args, std::map<std::string, std::string> extra = {}) {
+    std::vector<std::string> argv = {(BinDir() / "desirelines").string(), "backfill"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto env = Env();
+    for (auto& [k, v] : extra) env[k] = v;
+    return std::make_unique<Process>(argv, env);
+  }
+
+  RunResult Backfill(std::vector<std::string> args, std::map<std::string, std::string> extra = {},
+                     std::chrono::milliseconds timeout = 120s) {
+    auto p = Start(std::move(args), std::move(extra));
+    auto code = p->Wait(timeout);
+    RunResult r;
+    r.code = code.value_or(-1);
+    r.out = p->Stdout();
+    r.err = p->Stderr();
+    return r;
+  }
+
+  json SimGet(const std::string& path) {
+    auto r = HttpRequest("GET", sim_->url() + path);
+    EXPECT_EQ(r.status, 200) << path << " " << r.error;
+    return json::parse(r.body);
+  }
+
+  int64_t ListRequests() {
+    auto s = SimGet("/_sim/stats");
+    return s["by_endpoint"].value("GET /api/v3/athlete/activities", int64_t{0});
+  }
+
+  std::vector<core::Activity> SimActivities() {
+    std::vector<core::Activity> out;
+    for (const auto& j : SimGet("/_sim/activities")) out.push_back(FromSim(j));
+    return out;
+  }
+
+  // The listing of one range returns every activity with after < start < before.
+  static int64_t ExpectedListRequests(const std::vector<core::Activity>& all, int first, int last) {
+    auto lo = core::WidenedUtcRangeForLocalYear(first).after_epoch_s;
+    auto hi = core::WidenedUtcRangeForLocalYear(last).before_epoch_s;
+    int64_t n = 0;
+    for (const auto& a : all) {
+      auto t = a.StartUtc()->time_since_epoch().count();
+      if (t > lo && t < hi) ++n;
+    }
+    return n / 200 + 1;  // ceil(n/200), one more when n is a multiple of 200
+  }
+
+  std::set<int64_t> StoredIds(int year) {
+    std::set<int64_t> ids;
+    auto rows = SqliteQuery(db(), "SELECT id FROM activities WHERE substr(local_date,1,4)='" + std::to_string(year) + "'");
+    for (auto& r : rows) ids.insert(std::stoll(r[0]));
+    return ids;
+  }
+
+  static std::set<int64_t> IdsOfYear(const std::vector<core::Activity>& all, int year) {
+    std::set<int64_t> ids;
+    for (const auto& a : all) {
+      if (static_cast<int>(a.LocalDate()->year()) == year) ids.insert(a.id);
+    }
+    return ids;
+  }
+
+  std::filesystem::path data_dir() const { return dir_.path() / "data"; }
+  std::filesystem::path db() const { return data_dir() / "desirelines.db"; }
+
+  TempDir dir_;
+  std::unique_ptr<SimProcess> sim_;
+};
+
+TEST_F(BackfillE2E, StoresEveryActivityOfTheLocalYearsWithTheMinimumOfRequests) {
+  StartSim({"--generate", "7", "--years", "2022-2025", "--per-year", "230"});
+  auto all = SimActivities();
+  auto r = Backfill({"--years", "2023", "2024", "2025", "--sports", "all", "--json"});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  auto report = json::parse(r.out);
+  EXPECT_EQ(ListRequests(), ExpectedListRequests(all, 2023, 2025));
+  EXPECT_EQ(report["list_requests"].get<int64_t>(), ListRequests());
+  for (int year : {2023, 2024, 2025}) {
+    auto expected = IdsOfYear(all, year);
+    EXPECT_EQ(StoredIds(year), expected) << year;
+    // The legacy files equal what the original formula gives on Strava's data.
+    auto days = core::BuildYear(all, year, "cycling", core::SportCategories::Default());
+    EXPECT_EQ(ReadFileText(adapters::files::LegacySummaryPath(data_dir(), year)),
+              adapters::files::RenderLegacySummary(year, days));
+    core::Date dec31{std::chrono::year{year}, std::chrono::December, std::chrono::day{31}};
+    EXPECT_EQ(ReadFileText(adapters::files::LegacyDistancesPath(data_dir(), year)),
+              adapters::files::RenderLegacyDistances(year, days, dec31));
+  }
+  EXPECT_TRUE(StoredIds(2022).empty()) << "2022 was not requested";
+  // Tokens live in the store, readable by the owner only.
+  EXPECT_EQ(std::filesystem::status(db()).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TEST_F(BackfillE2E, ReRunIsUnchangedAndDeletionsOnStravaAreArchived) {
+  StartSim({"--generate", "11", "--years", "2024-2024", "--per-year", "150"});
+  ASSERT_EQ(Backfill({"--years", "2024"}).code, 0);
+  auto again = Backfill({"--years", "2024", "--json"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  auto y = json::parse(again.out)["years"][0];
+  auto all = SimActivities();
+  int64_t n2024 = static_cast<int64_t>(IdsOfYear(all, 2024).size());
+  EXPECT_EQ(y["unchanged"].get<int64_t>(), n2024);
+  EXPECT_EQ(y["inserted"].get<int64_t>(), 0);
+  EXPECT_EQ(y["updated"].get<int64_t>(), 0);
+  EXPECT_EQ(y["removed"].get<int64_t>(), 0);
+
+  int64_t victim = *IdsOfYear(all, 2024).begin();
+  ASSERT_EQ(HttpRequest("DELETE", sim_->url() + "/_sim/activities/" + std::to_string(victim)).status / 100, 2);
+  auto third = Backfill({"--years", "2024", "--json"});
+  ASSERT_EQ(third.code, 0) << third.err;
+  EXPECT_EQ(json::parse(third.out)["years"][0]["removed"].get<int64_t>(), 1);
+  EXPECT_EQ(StoredIds(2024).count(victim), 0u);
+  auto archived = SqliteQuery(db(), "SELECT id FROM deleted_activities WHERE id=" + std::to_string(victim));
+  EXPECT_EQ(archived.size(), 1u);
+}
+
+TEST_F(BackfillE2E, DryRunWritesNothing) {
+  StartSim({"--generate", "3", "--years", "2024-2024", "--per-year", "40"});
+  auto r = Backfill({"--years", "2024", "--dry-run"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(data_dir()));
+  EXPECT_NE(r.out.find("dry run"), std::string::npos);
+  EXPECT_NE(r.out.find("2024"), std::string::npos);
+}
+
+TEST_F(BackfillE2E, WaitsForTheNextWindowInsteadOfBeingRefused) {
+  // 3 read requests per (scaled) 15-minute window of 2 s; about 7 pages.
+  StartSim({"--generate", "5", "--years", "2024-2024", "--per-year", "1300", "--read-rate-limit", "3,1000",
+            "--window-scale", "450"});
+  auto r = Backfill({"--years", "2024", "--json"}, {{"DESIRELINES_RATE_WINDOW_SCALE", "450"}}, 180s);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  auto stats = SimGet("/_sim/stats");
+  EXPECT_EQ(stats["rate_limited"].get<int64_t>(), 0) << "a request the budget knew would be refused was sent";
+  EXPECT_EQ(StoredIds(2024), IdsOfYear(SimActivities(), 2024));
+}
+
+TEST_F(BackfillE2E, DailyLimitExitsThreeAndResumesCleanly) {
+  // Scaled day of 10 s: 3 reads a day.
+  StartSim({"--generate", "9", "--years", "2024-2024", "--per-year", "900", "--read-rate-limit", "100,3",
+            "--window-scale", "8640"});
+  auto first = Backfill({"--years", "2024", "--json"}, {{"DESIRELINES_RATE_WINDOW_SCALE", "8640"}});
+  ASSERT_EQ(first.code, 3) << first.out << first.err;
+  EXPECT_EQ(SimGet("/_sim/stats")["rate_limited"].get<int64_t>(), 0);
+  int64_t before = ListRequests();
+  // Resume, waiting for the scaled UTC midnight when needed.
+  auto second = Backfill({"--years", "2024", "--wait", "--json"}, {{"DESIRELINES_RATE_WINDOW_SCALE", "8640"}}, 180s);
+  ASSERT_EQ(second.code, 0) << second.out << second.err;
+  EXPECT_TRUE(json::parse(second.out)["resumed"].get<bool>());
+  auto all = SimActivities();
+  EXPECT_EQ(StoredIds(2024), IdsOfYear(all, 2024));
+  // No completed page was fetched twice.
+  EXPECT_EQ(ListRequests(), ExpectedListRequests(all, 2024, 2024));
+  EXPECT_GT(before, 0);
+}
+
+TEST_F(BackfillE2E, KilledMidRunResumesToTheSameState) {
+  StartSim({"--generate", "13", "--years", "2024-2024", "--per-year", "1100", "--read-rate-limit", "2,1000",
+            "--window-scale", "450"});
+  auto p = Start({"--years", "2024"}, {{"DESIRELINES_RATE_WINDOW_SCALE", "450"}});
+  ASSERT_TRUE(WaitFor([&] { return ListRequests() >= 3; }, 60s));
+  ::kill(p->pid(), SIGKILL);
+  p->Wait(10s);
+  int64_t fetched = ListRequests();
+  auto r = Backfill({"--years", "2024", "--json"}, {{"DESIRELINES_RATE_WINDOW_SCALE", "450"}}, 180s);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(json::parse(r.out)["resumed"].get<bool>());
+  auto all = SimActivities();
+  EXPECT_EQ(StoredIds(2024), IdsOfYear(all, 2024));
+  // At most the page in flight when killed is fetched again.
+  EXPECT_LE(ListRequests(), ExpectedListRequests(all, 2024, 2024) + 1);
+  EXPECT_GE(fetched, 3);
+}
+
+TEST_F(BackfillE2E, SurvivesFaultsAtAHighRate) {
+  StartSim({"--generate", "17", "--years", "2024-2024", "--per-year", "700", "--fault-rate", "0.35", "--faults",
+            "500,502,503,reset,truncate,slow", "--slow-ms", "3000"});
+  auto r = Backfill({"--years", "2024", "--json"}, {}, 240s);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(StoredIds(2024), IdsOfYear(SimActivities(), 2024));
+}
+
+TEST_F(BackfillE2E, RotatedRefreshTokenIsPersistedAcrossRuns) {
+  StartSim({"--generate", "19", "--years", "2024-2024", "--per-year", "20"});
+  ASSERT_EQ(Backfill({"--years", "2024"}).code, 0);
+  // The seed token was rotated by the first run: the second must use the
+  // stored one (the simulator rejects a used refresh token).
+  auto r = Backfill({"--years", "2024"}, {{"STRAVA_REFRESH_TOKEN", kRefresh}});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find(kRefresh), std::string::npos);
+  EXPECT_EQ(r.out.find(kSecret), std::string::npos);
+}
+
+TEST_F(BackfillE2E, InactiveApplicationAndMissingScopeSayWhatIsWrong) {
+  StartSim({"--generate", "23", "--years", "2024-2024", "--per-year", "20", "--inactive"});
+  auto r = Backfill({"--years", "2024"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("inactive"), std::string::npos) << r.err;
+  EXPECT_LE(SimGet("/_sim/stats")["api_requests"].get<int64_t>(), 2) << "no retry loop";
+
+  StartSim({"--generate", "23", "--years", "2024-2024", "--per-year", "20", "--scopes", "read"});
+  std::filesystem::remove_all(data_dir());
+  auto s = Backfill({"--years", "2024"});
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find("activity:read_all"), std::string::npos) << s.err;
+}
+
+TEST_F(BackfillE2E, BadUsageIsExitTwo) {
+  StartSim({"--generate", "1", "--years", "2024-2024", "--per-year", "1"});
+  EXPECT_EQ(Backfill({"--years", "1999"}).code, 2);
+  EXPECT_EQ(Backfill({"--years", "2024", "--sports", "curling"}).code, 2);
+  EXPECT_EQ(Backfill({"--years", "2024"}, {{"STRAVA_API_URL", "ftp://nope"}}).code, 2);
+}
+
+}  // namespace
+}  // namespace dl::testing
