@@ -34,6 +34,9 @@ struct UpsertOptions {
   bool from_webhook = false;
   // Saved in the same transaction (a checkpoint after every page).
   std::optional<std::pair<std::string, std::string>> checkpoint;  // key, value
+  // Live pipeline: queue events (ports::EventQueue seqs) completed in the same
+  // transaction as the effect (exactly-once effects).
+  std::vector<int64_t> ack_events;
 };
 
 struct UpsertSummary {
@@ -46,6 +49,7 @@ struct ArchiveRequest {
   std::string reason;  // e.g. "not listed by Strava in backfill run 7", "delete webhook confirmed"
   int64_t now_epoch_s = 0;
   int64_t fence_epoch_s = 0;  // as UpsertOptions::fence_epoch_s
+  std::vector<int64_t> ack_events;  // as UpsertOptions::ack_events
 };
 
 class ActivityStore {
