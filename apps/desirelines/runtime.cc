@@ -61,6 +61,12 @@ Result<app::Config> LoadConfig(const CommonFlags& flags) {
   if (explicit_path || std::filesystem::exists(path)) {
     auto loaded = adapters::files::LoadConfigFile(path);
     if (!loaded) return std::unexpected(loaded.error());
+    bool holds_secret = false;
+    for (const auto& [k, v] : *loaded) holds_secret = holds_secret || app::IsSecretKey(k);
+    if (holds_secret) {
+      // A config file with secrets must be readable by its owner only.
+      if (auto s = adapters::files::CheckOwnerOnly(path); !s) return std::unexpected(s.error());
+    }
     for (auto& [k, v] : *loaded) file[k] = v;
   }
   app::ConfigMap flag_map = flags.extra;

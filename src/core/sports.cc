@@ -58,9 +58,11 @@ const SportCategories& SportCategories::Default() {
 std::string SportCategories::Categorize(const Activity& a) const { return Categorize(a.type, a.sport_type); }
 
 std::string SportCategories::Categorize(const std::string& type, const std::string& sport_type) const {
+  // Each field falls back to the other when Strava leaves it out.
   const std::string& sport = sport_type.empty() ? type : sport_type;
+  const std::string& legacy = type.empty() ? sport_type : type;
   for (const auto& r : rules_) {
-    if ((!type.empty() && Contains(r.legacy_types, type)) || (!sport.empty() && Contains(r.sport_types, sport))) {
+    if ((!legacy.empty() && Contains(r.legacy_types, legacy)) || (!sport.empty() && Contains(r.sport_types, sport))) {
       return r.category;
     }
   }
