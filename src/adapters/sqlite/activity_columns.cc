@@ -1,0 +1,248 @@
+#include "adapters/sqlite/activity_columns.h"
+
+#include <bit>
+#include <cstring>
+#include <optional>
+
+#include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/content_hash.h"
+
+namespace dl::adapters::sqlite {
+namespace {
+
+using core::Activity;
+using core::LatLng;
+
+void ReadValue(const Query& q, int c, std::string& out) { out = q.Text(c); }
+void ReadValue(const Query& q, int c, double& out) { out = q.Double(c); }
+void ReadValue(const Query& q, int c, int64_t& out) { out = q.Int64(c); }
+void ReadValue(const Query& q, int c, bool& out) { out = q.Int64(c) != 0; }
+template <class T>
+void ReadValue(const Query& q, int c, std::optional<T>& out) {
+  if (q.IsNull(c)) {
+    out.reset();
+    return;
+  }
+  T value{};
+  ReadValue(q, c, value);
+  out = std::move(value);
+}
+
+// Canonical little-endian encoding: the hash is stored, so it must not depend
+// on the machine.
+void AppendValue(std::string& key, int64_t v) {
+  auto u = static_cast<uint64_t>(v);
+  if constexpr (std::endian::native == std::endian::big) u = __builtin_bswap64(u);
+  char bytes[8];
+  std::memcpy(bytes, &u, 8);
+  key.append(bytes, 8);
+}
+void AppendValue(std::string& key, double v) { AppendValue(key, std::bit_cast<int64_t>(v)); }
+void AppendValue(std::string& key, bool v) { key.push_back(v ? '\1' : '\0'); }
+void AppendValue(std::string& key, const std::string& s) {
+  AppendValue(key, static_cast<int64_t>(s.size()));
+  key.append(s);
+}
+template <class T>
+void AppendValue(std::string& key, const std::optional<T>& v) {
+  key.push_back(v ? '\1' : '\0');
+  if (v) AppendValue(key, *v);
+}
+
+template <auto M>
+void BindMember(Query& q, int i, const Activity& a) {
+  q.Bind(i, a.*M);
+}
+template <auto M>
+void ReadMember(const Query& q, int c, Activity& a) {
+  ReadValue(q, c, a.*M);
+}
+template <auto M>
+void AppendMember(std::string& key, const Activity& a) {
+  AppendValue(key, a.*M);
+}
+
+template <auto M>
+constexpr ActivityColumn Col(const char* name) {
+  return {name, &BindMember<M>, &ReadMember<M>, &AppendMember<M>};
+}
+
+// A lat/lng pair is two nullable columns; the pair is present when lat is.
+template <std::optional<LatLng> Activity::*M, bool kLat>
+void BindCoord(Query& q, int i, const Activity& a) {
+  if (!(a.*M))
+    q.BindNull(i);
+  else
+    q.Bind(i, kLat ? (a.*M)->lat : (a.*M)->lng);
+}
+template <std::optional<LatLng> Activity::*M, bool kLat>
+void ReadCoord(const Query& q, int c, Activity& a) {
+  if (kLat) {
+    a.*M = q.IsNull(c) ? std::nullopt : std::optional<LatLng>(LatLng{q.Double(c), 0});
+  } else if (a.*M && !q.IsNull(c)) {
+    (a.*M)->lng = q.Double(c);
+  }
+}
+template <std::optional<LatLng> Activity::*M, bool kLat>
+void AppendCoord(std::string& key, const Activity& a) {
+  const auto& v = a.*M;
+  AppendValue(key, v ? std::optional<double>(kLat ? v->lat : v->lng) : std::nullopt);
+}
+template <std::optional<LatLng> Activity::*M, bool kLat>
+constexpr ActivityColumn Coord(const char* name) {
+  return {name, &BindCoord<M, kLat>, &ReadCoord<M, kLat>, &AppendCoord<M, kLat>};
+}
+
+constexpr ActivityColumn kColumns[] = {
+    Col<&Activity::id>("id"),
+    Col<&Activity::athlete_id>("athlete_id"),
+    Col<&Activity::name>("name"),
+    Col<&Activity::distance_m>("distance_m"),
+    Col<&Activity::moving_time_s>("moving_time_s"),
+    Col<&Activity::elapsed_time_s>("elapsed_time_s"),
+    Col<&Activity::total_elevation_gain_m>("total_elevation_gain_m"),
+    Col<&Activity::elev_high_m>("elev_high_m"),
+    Col<&Activity::elev_low_m>("elev_low_m"),
+    Col<&Activity::type>("type"),
+    Col<&Activity::sport_type>("sport_type"),
+    Col<&Activity::workout_type>("workout_type"),
+    Col<&Activity::start_date>("start_date"),
+    Col<&Activity::start_date_local>("start_date_local"),
+    Col<&Activity::timezone>("timezone"),
+    Col<&Activity::utc_offset_s>("utc_offset_s"),
+    Coord<&Activity::start_latlng, true>("start_lat"),
+    Coord<&Activity::start_latlng, false>("start_lng"),
+    Coord<&Activity::end_latlng, true>("end_lat"),
+    Coord<&Activity::end_latlng, false>("end_lng"),
+    Col<&Activity::map_id>("map_id"),
+    Col<&Activity::map_summary_polyline>("map_summary_polyline"),
+    Col<&Activity::trainer>("trainer"),
+    Col<&Activity::commute>("commute"),
+    Col<&Activity::manual>("manual"),
+    Col<&Activity::is_private>("is_private"),
+    Col<&Activity::flagged>("flagged"),
+    Col<&Activity::visibility>("visibility"),
+    Col<&Activity::average_speed_mps>("average_speed_mps"),
+    Col<&Activity::max_speed_mps>("max_speed_mps"),
+    Col<&Activity::average_cadence>("average_cadence"),
+    Col<&Activity::average_watts>("average_watts"),
+    Col<&Activity::weighted_average_watts>("weighted_average_watts"),
+    Col<&Activity::max_watts>("max_watts"),
+    Col<&Activity::kilojoules>("kilojoules"),
+    Col<&Activity::device_watts>("device_watts"),
+    Col<&Activity::has_heartrate>("has_heartrate"),
+    Col<&Activity::average_heartrate>("average_heartrate"),
+    Col<&Activity::max_heartrate>("max_heartrate"),
+    Col<&Activity::average_temp_c>("average_temp_c"),
+    Col<&Activity::suffer_score>("suffer_score"),
+    Col<&Activity::gear_id>("gear_id"),
+    Col<&Activity::device_name>("device_name"),
+    Col<&Activity::external_id>("external_id"),
+    Col<&Activity::upload_id>("upload_id"),
+    Col<&Activity::achievement_count>("achievement_count"),
+    Col<&Activity::kudos_count>("kudos_count"),
+    Col<&Activity::comment_count>("comment_count"),
+    Col<&Activity::athlete_count>("athlete_count"),
+    Col<&Activity::photo_count>("photo_count"),
+    Col<&Activity::total_photo_count>("total_photo_count"),
+    Col<&Activity::pr_count>("pr_count"),
+    Col<&Activity::description>("description"),
+    Col<&Activity::calories>("calories"),
+};
+
+constexpr const char* kBookkeeping[] = {"category",      "local_date", "start_epoch_s",      "content_hash",
+                                        "first_seen_at", "updated_at", "webhook_changed_at", "seen_by_run"};
+
+std::string Join(const char* prefix, bool with_bookkeeping) {
+  std::string out;
+  auto add = [&](const char* name) {
+    if (!out.empty()) out += ", ";
+    out += prefix;
+    out += name;
+  };
+  for (const auto& c : kColumns) add(c.name);
+  if (with_bookkeeping) {
+    for (const char* name : kBookkeeping) add(name);
+  }
+  return out;
+}
+
+// "?N". (Written out: GCC 12 gives a bogus -Wrestrict for "?" + to_string.)
+std::string Param(int index) {
+  std::string p = "?";
+  p += std::to_string(index);
+  return p;
+}
+
+constexpr int kParams = static_cast<int>(std::size(kColumns) + std::size(kBookkeeping));
+
+std::string BuildInsert() {
+  std::string sql = "INSERT INTO activities (" + Join("", true) + ") VALUES (";
+  for (int i = 1; i <= kParams; ++i) {
+    if (i > 1) sql += ", ";
+    sql += Param(i);
+  }
+  return sql + ")";
+}
+
+std::string BuildUpdate() {
+  std::string sql = "UPDATE activities SET ";
+  int param = 1;
+  bool first = true;
+  auto set = [&](const std::string& assignment) {
+    if (!first) sql += ", ";
+    sql += assignment;
+    first = false;
+  };
+  for (const auto& c : kColumns) {
+    const std::string name = c.name;
+    const std::string placeholder = Param(param++);
+    if (name != "id" && name != "athlete_id") set(name + " = " + placeholder);
+  }
+  for (const char* name : kBookkeeping) {
+    const std::string n = name;
+    const std::string placeholder = Param(param++);
+    if (n == "first_seen_at") continue;
+    if (n == "webhook_changed_at" || n == "seen_by_run") {
+      set(n + " = COALESCE(" + placeholder + ", " + n + ")");
+    } else {
+      set(n + " = " + placeholder);
+    }
+  }
+  return sql + " WHERE row_id = " + Param(param);
+}
+
+constexpr const char* kRawJoin = " FROM activities a LEFT JOIN activity_raw r ON r.row_id = a.row_id";
+
+ActivitySql BuildSql() {
+  ActivitySql s;
+  s.insert = BuildInsert();
+  s.update = BuildUpdate();
+  const std::string select = "SELECT " + Join("a.", false) + ", r.codec, r.raw" + kRawJoin;
+  s.select_one = select + " WHERE a.athlete_id = ?1 AND a.id = ?2";
+  s.select_range = select + " WHERE a.athlete_id = ?1 AND a.local_date BETWEEN ?2 AND ?3 ORDER BY a.start_date, a.id";
+  s.archive = "INSERT INTO deleted_activities (deleted_at, reason, " + Join("", true) +
+              ", raw_codec, raw_json) SELECT ?3, ?4, " + Join("a.", true) + ", r.codec, r.raw" + kRawJoin +
+              " WHERE a.athlete_id = ?1 AND a.id = ?2";
+  s.bookkeeping_first_param = static_cast<int>(std::size(kColumns)) + 1;
+  s.row_id_param = kParams + 1;
+  return s;
+}
+
+}  // namespace
+
+std::span<const ActivityColumn> ActivityColumns() { return kColumns; }
+
+int64_t ContentHash(const Activity& a) {
+  thread_local std::string key;  // reused: this runs for every upserted row
+  key.clear();
+  for (const auto& c : kColumns) c.append(key, a);
+  return std::bit_cast<int64_t>(Xxh64(key, Xxh64(a.raw_json)));
+}
+
+const ActivitySql& Sql() {
+  static const ActivitySql kSql = BuildSql();
+  return kSql;
+}
+
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,480 @@
+#include "adapters/sqlite/activity_ops.h"
+
+#include <charconv>
+#include <optional>
+
+#include "adapters/sqlite/activity_columns.h"
+#include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/raw_codec.h"
+
+namespace dl::adapters::sqlite {
+namespace {
+
+using core::Activity;
+
+constexpr const char* kSelectState =
+    "SELECT content_hash, webhook_changed_at, seen_by_run, local_date, category, row_id FROM activities "
+    "WHERE athlete_id = ?1 AND id = ?2";
+constexpr const char* kArchivedSince =
+    "SELECT 1 FROM deleted_activities WHERE athlete_id = ?1 AND id = ?2 AND deleted_at >= ?3 LIMIT 1";
+constexpr const char* kStamp =
+    "UPDATE activities SET seen_by_run = COALESCE(?2, seen_by_run), "
+    "webhook_changed_at = COALESCE(?3, webhook_changed_at), category = COALESCE(?4, category) "
+    "WHERE row_id = ?1";
+constexpr const char* kInsertRaw = "INSERT INTO activity_raw (row_id, codec, raw) VALUES (?1, ?2, ?3)";
+constexpr const char* kUpdateRaw = "UPDATE activity_raw SET codec = ?2, raw = ?3 WHERE row_id = ?1";
+constexpr const char* kDeleteRaw = "DELETE FROM activity_raw WHERE row_id = ?1";
+constexpr const char* kDeleteActivity = "DELETE FROM activities WHERE row_id = ?1";
+constexpr const char* kDeleteDays =
+    "DELETE FROM daily_totals WHERE athlete_id = ?1 AND local_date IN (SELECT value FROM json_each(?2))";
+constexpr const char* kSelectDays =
+    "SELECT id, type, sport_type, distance_m, moving_time_s, total_elevation_gain_m, start_date_local "
+    "FROM activities WHERE athlete_id = ?1 AND local_date IN (SELECT value FROM json_each(?2))";
+constexpr const char* kSelectYear =
+    "SELECT id, type, sport_type, distance_m, moving_time_s, total_elevation_gain_m, start_date_local, category "
+    "FROM activities WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3";
+constexpr const char* kSetCategory = "UPDATE activities SET category = ?3 WHERE athlete_id = ?1 AND id = ?2";
+constexpr const char* kDeleteYearDays =
+    "DELETE FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3";
+constexpr const char* kInsertDay =
+    "INSERT INTO daily_totals (athlete_id, category, local_date, distance_mm, moving_time_s, elevation_gain_cm, "
+    "count, activity_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kSelectDaily =
+    "SELECT local_date, category, distance_mm, moving_time_s, elevation_gain_cm, count, activity_ids "
+    "FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3 AND (?4 = '' OR category = ?4) "
+    "ORDER BY local_date, category";
+constexpr const char* kSaveCheckpoint =
+    "INSERT INTO checkpoints (key, value, athlete_id, updated_at) "
+    "VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER)) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, athlete_id = excluded.athlete_id, "
+    "updated_at = excluded.updated_at";
+
+// What the store holds for one (athlete, id).
+struct RowState {
+  int64_t row_id = 0;
+  int64_t hash = 0;
+  std::optional<int64_t> webhook_changed_at;
+  std::optional<int64_t> seen_by_run;
+  std::optional<std::string> local_date;
+  std::string category;
+};
+
+Result<std::optional<RowState>> LoadState(Connection& c, int64_t athlete_id, int64_t id) {
+  auto q = c.Prepare(kSelectState);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, id);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  RowState s;
+  s.hash = q->Int64(0);
+  if (!q->IsNull(1)) s.webhook_changed_at = q->Int64(1);
+  if (!q->IsNull(2)) s.seen_by_run = q->Int64(2);
+  if (!q->IsNull(3)) s.local_date = q->Text(3);
+  s.category = q->Text(4);
+  s.row_id = q->Int64(5);
+  return s;
+}
+
+Result<bool> ArchivedSince(Connection& c, int64_t athlete_id, int64_t id, int64_t since_epoch_s) {
+  auto q = c.Prepare(kArchivedSince);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, id);
+  q->Bind(3, since_epoch_s);
+  return q->Step();
+}
+
+// NULL arguments leave the stored value as it is.
+Status Stamp(Connection& c, int64_t row_id, std::optional<int64_t> seen_by_run,
+             std::optional<int64_t> webhook_changed_at, std::optional<std::string> category) {
+  auto q = c.Prepare(kStamp);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, row_id);
+  q->Bind(2, seen_by_run);
+  q->Bind(3, webhook_changed_at);
+  q->Bind(4, category);
+  return q->Run();
+}
+
+struct RowMeta {
+  std::string category;
+  std::optional<std::string> local_date;
+  int64_t hash = 0;
+};
+
+// Inserts (row_id 0) or rewrites the row and its raw JSON.
+Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const RowMeta& meta,
+                const ports::UpsertOptions& options, int64_t row_id) {
+  auto q = c.Prepare(row_id == 0 ? Sql().insert.c_str() : Sql().update.c_str());
+  if (!q) return std::unexpected(q.error());
+  int i = 1;
+  for (const auto& column : ActivityColumns()) column.bind(*q, i++, a);
+  q->Bind(i++, meta.category);
+  q->Bind(i++, meta.local_date);
+  auto start = a.StartUtc();
+  if (start)
+    q->Bind(i++, static_cast<int64_t>(start->time_since_epoch().count()));
+  else
+    q->BindNull(i++);
+  q->Bind(i++, meta.hash);
+  q->Bind(i++, options.now_epoch_s);  // first_seen_at (not used by the update)
+  q->Bind(i++, options.now_epoch_s);  // updated_at
+  if (options.from_webhook)
+    q->Bind(i++, options.now_epoch_s);
+  else
+    q->BindNull(i++);
+  if (options.seen_by_run != 0)
+    q->Bind(i++, options.seen_by_run);
+  else
+    q->BindNull(i++);
+  if (row_id != 0) q->Bind(Sql().row_id_param, row_id);
+  DL_SQLITE_TRY(q->Run());
+  const int64_t raw_row = row_id != 0 ? row_id : c.LastInsertRowId();
+
+  const EncodedRaw raw = codec.Encode(a.raw_json);
+  auto r = c.Prepare(row_id == 0 ? kInsertRaw : kUpdateRaw);
+  if (!r) return std::unexpected(r.error());
+  r->Bind(1, raw_row);
+  r->Bind(2, static_cast<int64_t>(raw.codec));
+  r->BindBlob(3, raw.bytes);
+  return r->Run();
+}
+
+enum class Outcome { kInserted, kUpdated, kUnchanged, kFenced };
+
+bool IsFenced(const RowState& s, int64_t fence_epoch_s) {
+  return fence_epoch_s > 0 && s.webhook_changed_at && *s.webhook_changed_at >= fence_epoch_s;
+}
+
+// One activity: decides from the stored hash and stamps, then writes.
+Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                          const Activity& a, const ports::UpsertOptions& options, std::set<std::string>& days) {
+  auto state = LoadState(c, a.athlete_id, a.id);
+  if (!state) return std::unexpected(state.error());
+  const std::optional<int64_t> run = options.seen_by_run != 0 ? std::optional(options.seen_by_run) : std::nullopt;
+  const bool stamp_run = run && (!*state || (*state)->seen_by_run != run);
+  if (*state && IsFenced(**state, options.fence_epoch_s)) {
+    if (stamp_run) DL_SQLITE_TRY(Stamp(c, (*state)->row_id, run, std::nullopt, std::nullopt));
+    return Outcome::kFenced;
+  }
+  if (!*state && options.fence_epoch_s > 0) {
+    // Removed (e.g. a confirmed delete webhook) after this run started: the
+    // caller's copy is older than that removal.
+    auto archived = ArchivedSince(c, a.athlete_id, a.id, options.fence_epoch_s);
+    if (!archived) return std::unexpected(archived.error());
+    if (*archived) return Outcome::kFenced;
+  }
+  RowMeta meta{categories.Categorize(a), std::nullopt, ContentHash(a)};
+  if (auto date = a.LocalDate()) meta.local_date = core::FormatDate(*date);
+  if (*state && (*state)->hash == meta.hash) {
+    // Same data; a category that differs means the categories changed since
+    // it was stored: fix it and its day so the aggregates follow.
+    const bool recategorise = (*state)->category != meta.category;
+    const std::optional<int64_t> webhook = options.from_webhook ? std::optional(options.now_epoch_s) : std::nullopt;
+    if (stamp_run || webhook || recategorise) {
+      DL_SQLITE_TRY(Stamp(c, (*state)->row_id, stamp_run ? run : std::nullopt, webhook,
+                          recategorise ? std::optional(meta.category) : std::nullopt));
+    }
+    if (recategorise && meta.local_date) days.insert(*meta.local_date);
+    return Outcome::kUnchanged;
+  }
+  DL_SQLITE_TRY(WriteRow(c, codec, a, meta, options, *state ? (*state)->row_id : 0));
+  if (*state && (*state)->local_date) days.insert(*(*state)->local_date);
+  if (meta.local_date) days.insert(*meta.local_date);
+  return *state ? Outcome::kUpdated : Outcome::kInserted;
+}
+
+std::string JsonArrayOfDates(const std::set<std::string>& dates) {
+  std::string json = "[";
+  for (const auto& d : dates) {
+    if (json.size() > 1) json += ',';
+    json += '"' + d + '"';  // 'YYYY-MM-DD': nothing to escape
+  }
+  return json + "]";
+}
+
+std::string JsonArrayOfIds(const std::vector<int64_t>& ids) {
+  std::string json = "[";
+  for (int64_t id : ids) {
+    if (json.size() > 1) json += ',';
+    json += std::to_string(id);
+  }
+  return json + "]";
+}
+
+std::vector<int64_t> ParseIds(std::string_view json) {
+  std::vector<int64_t> ids;
+  const char* p = json.data();
+  const char* end = p + json.size();
+  while (p < end) {
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+      int64_t v = 0;
+      auto [next, ec] = std::from_chars(p, end, v);
+      if (ec == std::errc()) ids.push_back(v);
+      p = next > p ? next : p + 1;
+    } else {
+      ++p;
+    }
+  }
+  return ids;
+}
+
+// The fields the daily math needs, from a row of kSelectDays/kSelectYear.
+Activity ReadSummaryFields(const Query& q) {
+  Activity a;
+  a.id = q.Int64(0);
+  a.type = q.Text(1);
+  a.sport_type = q.Text(2);
+  a.distance_m = q.Double(3);
+  a.moving_time_s = q.Int64(4);
+  a.total_elevation_gain_m = q.Double(5);
+  a.start_date_local = q.Text(6);
+  return a;
+}
+
+Status InsertDays(Connection& c, int64_t athlete_id, const std::vector<core::DailyTotals>& days) {
+  for (const auto& d : days) {
+    auto q = c.Prepare(kInsertDay);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, d.category);
+    q->Bind(3, core::FormatDate(d.date));
+    q->Bind(4, d.distance_mm);
+    q->Bind(5, d.moving_time_s);
+    q->Bind(6, d.elevation_gain_cm);
+    q->Bind(7, d.count);
+    q->Bind(8, JsonArrayOfIds(d.activity_ids));
+    DL_SQLITE_TRY(q->Run());
+  }
+  return Ok();
+}
+
+Status RecomputeAthleteDays(Connection& c, const core::SportCategories& categories, int64_t athlete_id,
+                            const std::set<std::string>& dates) {
+  const std::string json = JsonArrayOfDates(dates);
+  {
+    auto del = c.Prepare(kDeleteDays);
+    if (!del) return std::unexpected(del.error());
+    del->Bind(1, athlete_id);
+    del->Bind(2, json);
+    DL_SQLITE_TRY(del->Run());
+  }
+  std::vector<Activity> activities;
+  {
+    auto q = c.Prepare(kSelectDays);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, json);
+    for (;;) {
+      auto row = q->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      activities.push_back(ReadSummaryFields(*q));
+    }
+  }
+  return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
+}
+
+Result<core::Activity> ReadFullRow(const Query& q, RawJsonCodec& codec) {
+  Activity a;
+  int column = 0;
+  for (const auto& c : ActivityColumns()) c.read(q, column++, a);
+  if (!q.IsNull(column + 1)) {
+    auto raw = codec.Decode(static_cast<RawCodec>(q.Int64(column)), q.View(column + 1));
+    if (!raw) return std::unexpected(raw.error());
+    a.raw_json = std::move(*raw);
+  }
+  return a;
+}
+
+}  // namespace
+
+std::string FirstDay(int year) {
+  return core::FormatDate(core::Date{std::chrono::year{year}, std::chrono::January, std::chrono::day{1}});
+}
+
+std::string LastDay(int year) {
+  return core::FormatDate(core::Date{std::chrono::year{year}, std::chrono::December, std::chrono::day{31}});
+}
+
+Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                                         std::span<const core::Activity> activities,
+                                         const ports::UpsertOptions& options, TouchedDays& touched) {
+  ports::UpsertSummary summary;
+  for (const auto& a : activities) {
+    auto outcome = UpsertOne(c, codec, categories, a, options, touched[a.athlete_id]);
+    if (!outcome) return std::unexpected(outcome.error());
+    switch (*outcome) {
+      case Outcome::kInserted:
+        ++summary.inserted;
+        break;
+      case Outcome::kUpdated:
+        ++summary.updated;
+        break;
+      case Outcome::kUnchanged:
+        ++summary.unchanged;
+        break;
+      case Outcome::kFenced:
+        ++summary.fenced;
+        break;
+    }
+  }
+  return summary;
+}
+
+Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request, TouchedDays& touched) {
+  int64_t archived = 0;
+  for (int64_t id : std::set<int64_t>(request.ids.begin(), request.ids.end())) {
+    auto state = LoadState(c, request.athlete_id, id);
+    if (!state) return std::unexpected(state.error());
+    if (!*state || IsFenced(**state, request.fence_epoch_s)) continue;
+    auto copy = c.Prepare(Sql().archive.c_str());
+    if (!copy) return std::unexpected(copy.error());
+    copy->Bind(1, request.athlete_id);
+    copy->Bind(2, id);
+    copy->Bind(3, request.now_epoch_s);
+    copy->Bind(4, request.reason);
+    DL_SQLITE_TRY(copy->Run());
+    for (const char* sql : {kDeleteRaw, kDeleteActivity}) {
+      auto del = c.Prepare(sql);
+      if (!del) return std::unexpected(del.error());
+      del->Bind(1, (*state)->row_id);
+      DL_SQLITE_TRY(del->Run());
+    }
+    if ((*state)->local_date) touched[request.athlete_id].insert(*(*state)->local_date);
+    ++archived;
+  }
+  return archived;
+}
+
+Status RecomputeDays(Connection& c, const core::SportCategories& categories, const TouchedDays& touched) {
+  for (const auto& [athlete_id, dates] : touched) {
+    if (!dates.empty()) DL_SQLITE_TRY(RecomputeAthleteDays(c, categories, athlete_id, dates));
+  }
+  return Ok();
+}
+
+Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year) {
+  std::vector<Activity> activities;
+  std::vector<std::pair<int64_t, std::string>> recategorised;
+  {
+    auto q = c.Prepare(kSelectYear);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, FirstDay(year));
+    q->Bind(3, LastDay(year));
+    for (;;) {
+      auto row = q->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      activities.push_back(ReadSummaryFields(*q));
+      std::string category = categories.Categorize(activities.back());
+      if (category != q->View(7)) recategorised.emplace_back(activities.back().id, std::move(category));
+    }
+  }
+  for (const auto& [id, category] : recategorised) {
+    auto q = c.Prepare(kSetCategory);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, id);
+    q->Bind(3, category);
+    DL_SQLITE_TRY(q->Run());
+  }
+  {
+    auto del = c.Prepare(kDeleteYearDays);
+    if (!del) return std::unexpected(del.error());
+    del->Bind(1, athlete_id);
+    del->Bind(2, FirstDay(year));
+    del->Bind(3, LastDay(year));
+    DL_SQLITE_TRY(del->Run());
+  }
+  return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
+}
+
+Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& codec, int64_t athlete_id,
+                                                   const std::string& first_date, const std::string& last_date) {
+  auto q = c.Prepare(Sql().select_range.c_str());
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, first_date);
+  q->Bind(3, last_date);
+  std::vector<Activity> out;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    auto a = ReadFullRow(*q, codec);
+    if (!a) return std::unexpected(a.error());
+    out.push_back(std::move(*a));
+  }
+  return out;
+}
+
+Result<std::optional<core::Activity>> ReadActivity(Connection& c, RawJsonCodec& codec, int64_t athlete_id, int64_t id) {
+  auto q = c.Prepare(Sql().select_one.c_str());
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, id);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  auto a = ReadFullRow(*q, codec);
+  if (!a) return std::unexpected(a.error());
+  return std::optional<Activity>(std::move(*a));
+}
+
+Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_id, int year,
+                                                 const std::string& category) {
+  auto q = c.Prepare(kSelectDaily);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, FirstDay(year));
+  q->Bind(3, LastDay(year));
+  q->Bind(4, category);
+  std::vector<core::DailyTotals> out;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    auto date = core::ParseDate(q->View(0));
+    if (!date) return Fail(ErrorCode::kIo, "sqlite " + c.path() + ": bad local_date in daily_totals");
+    core::DailyTotals d;
+    d.date = *date;
+    d.category = q->Text(1);
+    d.distance_mm = q->Int64(2);
+    d.moving_time_s = q->Int64(3);
+    d.elevation_gain_cm = q->Int64(4);
+    d.count = q->Int64(5);
+    d.activity_ids = ParseIds(q->View(6));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Status AckEvents(Connection& c, std::span<const int64_t> seqs) {
+  if (seqs.empty()) return Ok();
+  return Fail(ErrorCode::kInternal,
+              "sqlite " + c.path() + ": this store has no event queue yet, cannot acknowledge events");
+}
+
+Status WriteCheckpoint(Connection& c, const std::string& key, const std::string& value) {
+  // "<kind>:<athlete id>:..." names the athlete the checkpoint belongs to.
+  std::optional<int64_t> athlete_id;
+  if (auto colon = key.find(':'); colon != std::string::npos) {
+    const char* begin = key.data() + colon + 1;
+    const char* end = key.data() + key.size();
+    int64_t v = 0;
+    auto [next, ec] = std::from_chars(begin, end, v);
+    if (ec == std::errc() && next != begin && (next == end || *next == ':') && v > 0) athlete_id = v;
+  }
+  auto q = c.Prepare(kSaveCheckpoint);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, key);
+  q->Bind(2, value);
+  q->Bind(3, athlete_id);
+  return q->Run();
+}
+
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,62 @@
+// Internal to the SQLite adapter: the activity and aggregate work of
+// SqliteStore. Functions that write expect the caller to hold an open write
+// transaction (Connection::Begin) and to commit it; nothing here commits.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/activity.h"
+#include "core/aggregates.h"
+#include "core/sports.h"
+#include "ports/store.h"
+
+namespace dl::adapters::sqlite {
+
+class Connection;
+class RawJsonCodec;
+
+// Local dates ('YYYY-MM-DD') whose daily totals must be recomputed, per athlete.
+using TouchedDays = std::map<int64_t, std::set<std::string>>;
+
+// Upserts every activity (in order; a repeated id sees the earlier write) and
+// records the days whose totals changed in `touched`.
+Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                                         std::span<const core::Activity> activities,
+                                         const ports::UpsertOptions& options, TouchedDays& touched);
+
+// Moves the requested rows to deleted_activities; fenced rows stay.
+Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request, TouchedDays& touched);
+
+// Rewrites the daily_totals rows of the touched days from the activities of
+// those days (one select per athlete), with the categories in force.
+Status RecomputeDays(Connection& c, const core::SportCategories& categories, const TouchedDays& touched);
+
+// Re-categorises the year's activities and rewrites the year's daily rows.
+Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year);
+
+Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& codec, int64_t athlete_id,
+                                                   const std::string& first_date, const std::string& last_date);
+Result<std::optional<core::Activity>> ReadActivity(Connection& c, RawJsonCodec& codec, int64_t athlete_id, int64_t id);
+Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_id, int year,
+                                                 const std::string& category);
+
+// Checkpoints are written from two places (SaveCheckpoint and an upsert's
+// options), always through this.
+Status WriteCheckpoint(Connection& c, const std::string& key, const std::string& value);
+
+// Completes live-pipeline queue events in the caller's transaction, so that
+// an event and its effect commit together. Schema v1 has no event queue yet:
+// a non-empty list is refused (kInternal) rather than silently dropped; the
+// event-queue migration replaces this body.
+Status AckEvents(Connection& c, std::span<const int64_t> seqs);
+
+// "YYYY-01-01" and "YYYY-12-31".
+std::string FirstDay(int year);
+std::string LastDay(int year);
+
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,213 @@
+#include "adapters/sqlite/connection.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace dl::adapters::sqlite {
+namespace {
+
+// umask is process-wide: while it is set, files other threads create are
+// owner-only too. That errs on the safe side and lasts only for the open.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(old_); }
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+ private:
+  mode_t old_;
+};
+
+bool IsPlainFile(const std::string& path) { return !path.empty() && path != ":memory:" && !path.starts_with("file:"); }
+
+// Tightens an existing database (and its WAL files) to 0600: tokens live in
+// it. SQLite creates -wal and -shm with the database file's mode, so they
+// follow the main file from then on.
+Status RestrictToOwner(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = path + suffix;
+    if (::chmod(file.c_str(), S_IRUSR | S_IWUSR) != 0 && errno != ENOENT) {
+      return Fail(ErrorCode::kIo,
+                  "sqlite " + path + ": cannot restrict " + file + " to its owner: " + std::strerror(errno));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Query::Query(Query&& other) noexcept
+    : connection_(other.connection_), stmt_(other.stmt_), bind_error_(other.bind_error_) {
+  other.stmt_ = nullptr;
+}
+
+Query::~Query() {
+  if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+void Query::BindNull(int index) {
+  if (int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+void Query::Bind(int index, int64_t value) {
+  if (int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+void Query::Bind(int index, double value) {
+  if (int rc = sqlite3_bind_double(stmt_, index, value); rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+// SQLITE_TRANSIENT copies: callers may pass temporaries without care.
+void Query::Bind(int index, std::string_view text) {
+  int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+void Query::BindBlob(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+Result<bool> Query::Step() {
+  if (bind_error_ != 0) return std::unexpected(connection_->MakeError("binding parameters", bind_error_));
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  // The SQL text names what failed; it holds placeholders, never values.
+  std::string sql = sqlite3_sql(stmt_) != nullptr ? sqlite3_sql(stmt_) : "";
+  if (sql.size() > 60) sql = sql.substr(0, 60) + "...";
+  return std::unexpected(connection_->MakeError("executing \"" + sql + "\"", rc));
+}
+
+Status Query::Run() {
+  auto row = Step();
+  if (!row) return std::unexpected(row.error());
+  return Ok();
+}
+
+bool Query::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+int64_t Query::Int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+double Query::Double(int column) const { return sqlite3_column_double(stmt_, column); }
+
+std::string_view Query::View(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr || size <= 0) return {};
+  return {static_cast<const char*>(data), static_cast<size_t>(size)};
+}
+
+std::string Query::Text(int column) const { return std::string(View(column)); }
+
+Transaction::~Transaction() {
+  // After some errors (e.g. SQLITE_FULL) SQLite has already rolled back.
+  if (connection_ != nullptr && sqlite3_get_autocommit(connection_->handle()) == 0) {
+    sqlite3_exec(connection_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+Status Transaction::Commit() {
+  if (connection_ == nullptr) return Fail(ErrorCode::kInternal, "sqlite: commit of a finished transaction");
+  if (auto s = connection_->Exec("COMMIT"); !s) return s;
+  connection_ = nullptr;
+  return Ok();
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, const ConnectionOptions& options) {
+  std::unique_ptr<Connection> connection;
+  {
+    ScopedUmask owner_only(S_IRWXG | S_IRWXO);
+    sqlite3* db = nullptr;
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close(db);
+      return Fail(ErrorCode::kIo, "sqlite " + path + ": cannot open: " + message);
+    }
+    connection.reset(new Connection(db, path));
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, options.busy_timeout_ms);
+    // page_size only takes effect before the file's first write; switching to
+    // WAL writes the header, so it goes first. Both create the files here,
+    // under the owner-only umask.
+    const std::string page = "PRAGMA page_size=" + std::to_string(options.page_size);
+    if (auto s = connection->Exec(page.c_str()); !s) return std::unexpected(s.error());
+    if (auto s = connection->Exec("PRAGMA journal_mode=WAL"); !s) return std::unexpected(s.error());
+  }
+  if (IsPlainFile(path)) {
+    if (auto s = RestrictToOwner(path); !s) return std::unexpected(s.error());
+  }
+  const std::string pragmas =
+      "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
+      "PRAGMA cache_size=-" +
+      std::to_string(options.cache_size_kib) + ";";
+  if (auto s = connection->Exec(pragmas.c_str()); !s) return std::unexpected(s.error());
+  connection->durability_ = Durability::kNormal;
+  return connection;
+}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+Status Connection::Exec(const char* sql) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+  if (rc == SQLITE_OK) return Ok();
+  std::string text = message != nullptr ? message : sqlite3_errstr(rc);
+  sqlite3_free(message);
+  std::string what(sql);
+  if (what.size() > 60) what = what.substr(0, 60) + "...";
+  return Fail(ErrorCode::kIo, "sqlite " + path_ + ": " + what + ": " + text);
+}
+
+Result<Query> Connection::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return std::unexpected(MakeError("preparing a statement", rc));
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return Query(this, it->second);
+}
+
+Status Connection::SetDurability(Durability durability) {
+  if (durability_ == durability) return Ok();
+  const char* sql = durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  if (auto s = Exec(sql); !s) return s;
+  durability_ = durability;
+  return Ok();
+}
+
+Result<Transaction> Connection::Begin(Durability durability) {
+  if (auto s = SetDurability(durability); !s) return std::unexpected(s.error());
+  if (auto s = Exec("BEGIN IMMEDIATE"); !s) return std::unexpected(s.error());
+  return Transaction(this);
+}
+
+int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
+
+int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+
+Error Connection::MakeError(std::string_view what) const {
+  return Error{ErrorCode::kIo, "sqlite " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_)};
+}
+
+Error Connection::MakeError(std::string_view what, int code) const {
+  // sqlite3_errmsg describes the most recent failure on this connection,
+  // which is the one `code` came from; errstr covers codes set without it.
+  std::string message = sqlite3_errcode(db_) == code ? sqlite3_errmsg(db_) : sqlite3_errstr(code);
+  return Error{ErrorCode::kIo, "sqlite " + path_ + ": " + std::string(what) + ": " + message};
+}
+
+}  // namespace dl::adapters::sqlite

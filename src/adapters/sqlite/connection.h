@@ -1,0 +1,145 @@
+// Internal to the SQLite adapter: one sqlite3 connection, a cache of prepared
+// statements, RAII queries and transactions. sqlite3.h stays in the .cc.
+//
+// Threading: a Connection is NOT thread-safe; its owner (SqliteStore)
+// serialises every use with a mutex. Several Connections (in one process or
+// several) may share one database file; SQLite's file locks and the busy
+// timeout arbitrate between them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "core/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+// Returns the error of a Status or Result expression from the enclosing
+// function (which returns a Status or Result). Internal to this adapter.
+#define DL_SQLITE_TRY(expr)                                  \
+  do {                                                       \
+    if (auto dl_status_ = (expr); !dl_status_) {             \
+      return std::unexpected(std::move(dl_status_).error()); \
+    }                                                        \
+  } while (false)
+
+namespace dl::adapters::sqlite {
+
+class Connection;
+
+// A prepared statement borrowed from the connection's cache for one use:
+// bind, step, read; reset and unbound on destruction. Bind errors are kept
+// and reported by the next Step() so call sites stay linear.
+class Query {
+ public:
+  Query(Connection* connection, sqlite3_stmt* stmt) : connection_(connection), stmt_(stmt) {}
+  Query(Query&& other) noexcept;
+  Query& operator=(Query&&) = delete;
+  Query(const Query&) = delete;
+  ~Query();
+
+  // Parameters are 1-based, as in SQLite.
+  void BindNull(int index);
+  void Bind(int index, int64_t value);
+  void Bind(int index, int value) { Bind(index, static_cast<int64_t>(value)); }
+  void Bind(int index, bool value) { Bind(index, static_cast<int64_t>(value ? 1 : 0)); }
+  void Bind(int index, double value);
+  // Text and blobs are copied (SQLITE_TRANSIENT): temporaries are fine.
+  void Bind(int index, std::string_view text);
+  void Bind(int index, const std::string& text) { Bind(index, std::string_view(text)); }
+  void Bind(int index, const char* text) { Bind(index, std::string_view(text)); }
+  void BindBlob(int index, std::string_view bytes);
+  template <class T>
+  void Bind(int index, const std::optional<T>& value) {
+    if (value)
+      Bind(index, *value);
+    else
+      BindNull(index);
+  }
+
+  // true: a row is available; false: done. Errors carry the SQLite message.
+  Result<bool> Step();
+  // Steps a statement that returns no rows.
+  Status Run();
+
+  // Columns are 0-based, as in SQLite.
+  bool IsNull(int column) const;
+  int64_t Int64(int column) const;
+  double Double(int column) const;
+  std::string Text(int column) const;       // also reads blobs
+  std::string_view View(int column) const;  // valid until the next Step()
+
+ private:
+  Connection* connection_;
+  sqlite3_stmt* stmt_;
+  int bind_error_ = 0;
+};
+
+enum class Durability {
+  kNormal,  // WAL + synchronous=NORMAL: survives a process crash, may lose the
+            // last commits on power loss (the database stays consistent)
+  kFull,    // synchronous=FULL: the commit is on disk when Commit() returns
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back unless committed. IMMEDIATE takes
+// the write lock up front, so a read-then-write transaction never fails with
+// SQLITE_BUSY halfway: it waits (busy timeout) before starting instead.
+class Transaction {
+ public:
+  explicit Transaction(Connection* connection) : connection_(connection) {}
+  Transaction(Transaction&& other) noexcept : connection_(other.connection_) { other.connection_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  Status Commit();
+
+ private:
+  Connection* connection_;
+};
+
+struct ConnectionOptions {
+  int busy_timeout_ms = 10000;
+  int page_size = 16384;  // only for a new file; see sqlite_store.h
+  int cache_size_kib = 32768;
+};
+
+class Connection {
+ public:
+  // Opens (creating when absent) with owner-only permissions, WAL, foreign
+  // keys on, synchronous=NORMAL and the busy timeout.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, const ConnectionOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs one or more statements that return nothing.
+  Status Exec(const char* sql);
+  // A cached prepared statement. `sql` is the cache key by address: pass
+  // string literals or strings that live as long as the connection.
+  Result<Query> Prepare(const char* sql);
+  Result<Transaction> Begin(Durability durability);
+  int64_t Changes() const;
+  int64_t LastInsertRowId() const;
+
+  // "sqlite <path>: <what>: <SQLite's message>". Never contains bound values.
+  Error MakeError(std::string_view what) const;
+  Error MakeError(std::string_view what, int code) const;
+  const std::string& path() const { return path_; }
+  sqlite3* handle() const { return db_; }
+
+ private:
+  Connection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status SetDurability(Durability durability);
+
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+  std::optional<Durability> durability_;
+};
+
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,298 @@
+#include "adapters/sqlite/schema.h"
+
+#include <string>
+
+#include "adapters/sqlite/connection.h"
+
+namespace dl::adapters::sqlite {
+namespace {
+
+// Version 1. The typed activity columns mirror core::Activity (names are its
+// member names; lat/lng pairs are two REAL columns; booleans INTEGER 0/1).
+// Activities are keyed by (athlete_id, id); everything else by athlete too.
+// The raw JSON lives in activity_raw, so that re-stamping or re-reading the
+// typed rows never moves the 2 KB payload. Both are rowid tables: rows append
+// at the end of the B-tree, which measured far cheaper for rows this large
+// than a WITHOUT ROWID table keyed by (athlete_id, id) (bench/store_ingest_bench).
+constexpr const char* kV1 = R"sql(
+CREATE TABLE activities (
+  row_id INTEGER PRIMARY KEY,          -- internal; new rows append (cheap B-tree inserts)
+  id INTEGER NOT NULL,
+  athlete_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  distance_m REAL NOT NULL,
+  moving_time_s INTEGER NOT NULL,
+  elapsed_time_s INTEGER NOT NULL,
+  total_elevation_gain_m REAL NOT NULL,
+  elev_high_m REAL,
+  elev_low_m REAL,
+  type TEXT NOT NULL,
+  sport_type TEXT NOT NULL,
+  workout_type INTEGER,
+  start_date TEXT NOT NULL,
+  start_date_local TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  utc_offset_s REAL NOT NULL,
+  start_lat REAL,
+  start_lng REAL,
+  end_lat REAL,
+  end_lng REAL,
+  map_id TEXT,
+  map_summary_polyline TEXT,
+  trainer INTEGER NOT NULL,
+  commute INTEGER NOT NULL,
+  manual INTEGER NOT NULL,
+  is_private INTEGER NOT NULL,
+  flagged INTEGER NOT NULL,
+  visibility TEXT NOT NULL,
+  average_speed_mps REAL,
+  max_speed_mps REAL,
+  average_cadence REAL,
+  average_watts REAL,
+  weighted_average_watts REAL,
+  max_watts REAL,
+  kilojoules REAL,
+  device_watts INTEGER,
+  has_heartrate INTEGER NOT NULL,
+  average_heartrate REAL,
+  max_heartrate REAL,
+  average_temp_c REAL,
+  suffer_score REAL,
+  gear_id TEXT,
+  device_name TEXT,
+  external_id TEXT,
+  upload_id INTEGER,
+  achievement_count INTEGER NOT NULL,
+  kudos_count INTEGER NOT NULL,
+  comment_count INTEGER NOT NULL,
+  athlete_count INTEGER NOT NULL,
+  photo_count INTEGER NOT NULL,
+  total_photo_count INTEGER NOT NULL,
+  pr_count INTEGER NOT NULL,
+  description TEXT,
+  calories REAL,
+  -- bookkeeping
+  category TEXT NOT NULL,              -- from the SportCategories in force
+  local_date TEXT,                     -- 'YYYY-MM-DD' of start_date_local; NULL when unparseable
+  start_epoch_s INTEGER,               -- start_date as seconds since the epoch
+  content_hash INTEGER NOT NULL,       -- XXH64 of the raw JSON and the typed fields
+  first_seen_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  webhook_changed_at INTEGER,          -- last change by a live webhook event (backfill fencing)
+  seen_by_run INTEGER,                 -- last backfill run that listed it (reconciliation)
+  UNIQUE (athlete_id, id)
+) STRICT;
+CREATE INDEX activities_by_local_date ON activities (athlete_id, local_date);
+CREATE INDEX activities_by_seen_run ON activities (athlete_id, seen_by_run);
+
+-- The raw JSON of activities.row_id. codec 0: UTF-8 JSON text as received;
+-- 1: the same compressed with zstd. No foreign key: the store deletes both
+-- rows together (a foreign key makes SQLite keep a statement journal for
+-- every insert, which measured twice as slow).
+CREATE TABLE activity_raw (
+  row_id INTEGER PRIMARY KEY,
+  codec INTEGER NOT NULL,
+  raw BLOB NOT NULL
+) STRICT;
+
+-- The full row of every activity moved out of `activities`, when and why.
+-- An id may be archived more than once (deleted, re-created, deleted).
+CREATE TABLE deleted_activities (
+  archive_id INTEGER PRIMARY KEY,
+  deleted_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  athlete_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  distance_m REAL NOT NULL,
+  moving_time_s INTEGER NOT NULL,
+  elapsed_time_s INTEGER NOT NULL,
+  total_elevation_gain_m REAL NOT NULL,
+  elev_high_m REAL,
+  elev_low_m REAL,
+  type TEXT NOT NULL,
+  sport_type TEXT NOT NULL,
+  workout_type INTEGER,
+  start_date TEXT NOT NULL,
+  start_date_local TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  utc_offset_s REAL NOT NULL,
+  start_lat REAL,
+  start_lng REAL,
+  end_lat REAL,
+  end_lng REAL,
+  map_id TEXT,
+  map_summary_polyline TEXT,
+  trainer INTEGER NOT NULL,
+  commute INTEGER NOT NULL,
+  manual INTEGER NOT NULL,
+  is_private INTEGER NOT NULL,
+  flagged INTEGER NOT NULL,
+  visibility TEXT NOT NULL,
+  average_speed_mps REAL,
+  max_speed_mps REAL,
+  average_cadence REAL,
+  average_watts REAL,
+  weighted_average_watts REAL,
+  max_watts REAL,
+  kilojoules REAL,
+  device_watts INTEGER,
+  has_heartrate INTEGER NOT NULL,
+  average_heartrate REAL,
+  max_heartrate REAL,
+  average_temp_c REAL,
+  suffer_score REAL,
+  gear_id TEXT,
+  device_name TEXT,
+  external_id TEXT,
+  upload_id INTEGER,
+  achievement_count INTEGER NOT NULL,
+  kudos_count INTEGER NOT NULL,
+  comment_count INTEGER NOT NULL,
+  athlete_count INTEGER NOT NULL,
+  photo_count INTEGER NOT NULL,
+  total_photo_count INTEGER NOT NULL,
+  pr_count INTEGER NOT NULL,
+  description TEXT,
+  calories REAL,
+  category TEXT NOT NULL,
+  local_date TEXT,
+  start_epoch_s INTEGER,
+  content_hash INTEGER NOT NULL,
+  first_seen_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  webhook_changed_at INTEGER,
+  seen_by_run INTEGER,
+  raw_codec INTEGER,
+  raw_json BLOB
+) STRICT;
+CREATE INDEX deleted_activities_by_id ON deleted_activities (athlete_id, id, deleted_at);
+
+-- Per (athlete, local date, category): exact integer sums and the ids
+-- (a JSON array, ascending). Always equal to core::SummarizeDays over the
+-- stored activities of that date: rewritten in the transaction that changes them.
+CREATE TABLE daily_totals (
+  athlete_id INTEGER NOT NULL,
+  category TEXT NOT NULL,
+  local_date TEXT NOT NULL,
+  distance_mm INTEGER NOT NULL,
+  moving_time_s INTEGER NOT NULL,
+  elevation_gain_cm INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  activity_ids TEXT NOT NULL,
+  PRIMARY KEY (athlete_id, local_date, category)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE tokens (
+  athlete_id INTEGER PRIMARY KEY,
+  access_token TEXT NOT NULL,
+  refresh_token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  scope TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+-- The one shared Strava rate budget (core::RateBudgetState).
+CREATE TABLE rate_budget (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  window_start_epoch_s INTEGER NOT NULL,
+  day_start_epoch_s INTEGER NOT NULL,
+  limit_15min INTEGER NOT NULL,
+  limit_daily INTEGER NOT NULL,
+  read_limit_15min INTEGER NOT NULL,
+  read_limit_daily INTEGER NOT NULL,
+  used_15min INTEGER NOT NULL,
+  used_daily INTEGER NOT NULL,
+  read_used_15min INTEGER NOT NULL,
+  read_used_daily INTEGER NOT NULL
+) STRICT;
+
+-- athlete_id is parsed from keys of the form "<kind>:<athlete id>:..." so
+-- that DeleteAthleteData can find them; NULL for other keys.
+CREATE TABLE checkpoints (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  athlete_id INTEGER,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX checkpoints_by_athlete ON checkpoints (athlete_id);
+
+-- Monotonic counters (run ids) and the write probe.
+CREATE TABLE counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) STRICT;
+
+-- A goal set exists once saved, even when empty ("never set" is no row).
+CREATE TABLE goal_sets (
+  athlete_id INTEGER NOT NULL,
+  year INTEGER NOT NULL,
+  category TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (athlete_id, year, category)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE goals (
+  athlete_id INTEGER NOT NULL,
+  year INTEGER NOT NULL,
+  category TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  value REAL NOT NULL,
+  unit TEXT NOT NULL,
+  label TEXT NOT NULL,
+  PRIMARY KEY (athlete_id, year, category, position),
+  FOREIGN KEY (athlete_id, year, category) REFERENCES goal_sets (athlete_id, year, category) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
+};
+
+constexpr const char* kCreateMigrations =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)";
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+int LatestVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+Result<int> CurrentVersion(Connection& connection) {
+  auto exists = connection.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!exists) return std::unexpected(exists.error());
+  auto found = exists->Step();
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return 0;
+  auto q = connection.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!q) return std::unexpected(q.error());
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  return static_cast<int>(q->Int64(0));
+}
+
+Status ApplyMigrations(Connection& connection) {
+  auto txn = connection.Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  if (auto s = connection.Exec(kCreateMigrations); !s) return s;
+  auto current = CurrentVersion(connection);
+  if (!current) return std::unexpected(current.error());
+  if (*current > LatestVersion()) {
+    return Fail(ErrorCode::kIo, "sqlite " + connection.path() + ": schema version " + std::to_string(*current) +
+                                    " is newer than this program supports (" + std::to_string(LatestVersion()) +
+                                    "); use a newer desirelines");
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *current) continue;
+    if (auto s = connection.Exec(m.sql); !s) {
+      return Fail(ErrorCode::kIo, "migration " + std::to_string(m.version) + " failed: " + s.error().message);
+    }
+    auto record = connection.Prepare(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))");
+    if (!record) return std::unexpected(record.error());
+    record->Bind(1, m.version);
+    if (auto s = record->Run(); !s) return s;
+  }
+  return txn->Commit();
+}
+
+}  // namespace dl::adapters::sqlite

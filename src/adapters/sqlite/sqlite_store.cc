@@ -1,0 +1,461 @@
+#include "adapters/sqlite/sqlite_store.h"
+
+#include <utility>
+
+#include "adapters/sqlite/activity_ops.h"
+#include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/raw_codec.h"
+#include "adapters/sqlite/schema.h"
+
+namespace dl::adapters::sqlite {
+namespace {
+
+constexpr const char* kSelectToken =
+    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens WHERE athlete_id = ?1";
+constexpr const char* kSelectTwoTokens =
+    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens ORDER BY athlete_id LIMIT 2";
+constexpr const char* kSaveToken =
+    "INSERT INTO tokens (athlete_id, access_token, refresh_token, expires_at, scope, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER)) "
+    "ON CONFLICT (athlete_id) DO UPDATE SET access_token = excluded.access_token, "
+    "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, "
+    "updated_at = excluded.updated_at";
+constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = ?1";
+constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens ORDER BY athlete_id";
+constexpr const char* kSelectBudget =
+    "SELECT window_start_epoch_s, day_start_epoch_s, limit_15min, limit_daily, read_limit_15min, "
+    "read_limit_daily, used_15min, used_daily, read_used_15min, read_used_daily FROM rate_budget WHERE id = 1";
+constexpr const char* kSaveBudget =
+    "INSERT OR REPLACE INTO rate_budget (id, window_start_epoch_s, day_start_epoch_s, limit_15min, limit_daily, "
+    "read_limit_15min, read_limit_daily, used_15min, used_daily, read_used_15min, read_used_daily) "
+    "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr const char* kLoadCheckpoint = "SELECT value FROM checkpoints WHERE key = ?1";
+constexpr const char* kDeleteCheckpoint = "DELETE FROM checkpoints WHERE key = ?1";
+constexpr const char* kBumpCounter =
+    "INSERT INTO counters (name, value) VALUES (?1, 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value";
+constexpr const char* kSelectGoalSet = "SELECT 1 FROM goal_sets WHERE athlete_id = ?1 AND year = ?2 AND category = ?3";
+constexpr const char* kSelectGoals =
+    "SELECT value, unit, label FROM goals WHERE athlete_id = ?1 AND year = ?2 AND category = ?3 "
+    "ORDER BY position";
+constexpr const char* kDeleteGoalSet = "DELETE FROM goal_sets WHERE athlete_id = ?1 AND year = ?2 AND category = ?3";
+constexpr const char* kInsertGoalSet =
+    "INSERT INTO goal_sets (athlete_id, year, category, updated_at) "
+    "VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))";
+constexpr const char* kInsertGoal =
+    "INSERT INTO goals (athlete_id, year, category, position, value, unit, label) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kUnseen =
+    "SELECT id FROM activities WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3 "
+    "AND (seen_by_run IS NULL OR seen_by_run != ?4) ORDER BY id";
+constexpr const char* kYearsWithData =
+    "SELECT DISTINCT CAST(substr(local_date, 1, 4) AS INTEGER), category FROM daily_totals "
+    "WHERE athlete_id = ?1 ORDER BY 1, 2";
+// The change count of the statement on `activities` is the result.
+constexpr const char* kDeleteAthleteActivities = "DELETE FROM activities WHERE athlete_id = ?1";
+constexpr const char* kDeleteAthlete[] = {
+    "DELETE FROM activity_raw WHERE row_id IN (SELECT row_id FROM activities WHERE athlete_id = ?1)",
+    kDeleteAthleteActivities,
+    "DELETE FROM deleted_activities WHERE athlete_id = ?1",
+    "DELETE FROM daily_totals WHERE athlete_id = ?1",
+    "DELETE FROM goal_sets WHERE athlete_id = ?1",
+    "DELETE FROM tokens WHERE athlete_id = ?1",
+    "DELETE FROM checkpoints WHERE athlete_id = ?1",
+};
+
+Status CheckAthlete(int64_t athlete_id) {
+  if (athlete_id <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "athlete id must be positive, got " + std::to_string(athlete_id));
+  }
+  return Ok();
+}
+
+Status CheckActivities(std::span<const core::Activity> activities) {
+  for (const auto& a : activities) {
+    if (a.id <= 0 || a.athlete_id <= 0) {
+      return Fail(ErrorCode::kInvalidArgument, "activity " + std::to_string(a.id) + " of athlete " +
+                                                   std::to_string(a.athlete_id) + ": ids must be positive");
+    }
+  }
+  return Ok();
+}
+
+ports::StoredToken ReadToken(const Query& q) {
+  return ports::StoredToken{q.Int64(0), q.Text(1), q.Text(2), q.Int64(3), q.Text(4)};
+}
+
+core::RateBudgetState ReadBudget(const Query& q) {
+  core::RateBudgetState s;
+  int64_t* fields[] = {&s.window_start_epoch_s, &s.day_start_epoch_s, &s.limit_15min, &s.limit_daily,
+                       &s.read_limit_15min,     &s.read_limit_daily,  &s.used_15min,  &s.used_daily,
+                       &s.read_used_15min,      &s.read_used_daily};
+  int column = 0;
+  for (int64_t* f : fields) *f = q.Int64(column++);
+  return s;
+}
+
+void BindBudget(Query& q, const core::RateBudgetState& s) {
+  const int64_t fields[] = {s.window_start_epoch_s, s.day_start_epoch_s, s.limit_15min, s.limit_daily,
+                            s.read_limit_15min,     s.read_limit_daily,  s.used_15min,  s.used_daily,
+                            s.read_used_15min,      s.read_used_daily};
+  int index = 1;
+  for (int64_t f : fields) q.Bind(index++, f);
+}
+
+Result<int64_t> BumpCounter(Connection& c, const char* name) {
+  auto q = c.Prepare(kBumpCounter);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, name);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kInternal, "sqlite: counter update returned no row");
+  return q->Int64(0);
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
+                         std::unique_ptr<RawJsonCodec> codec)
+    : categories_(std::move(categories)), connection_(std::move(connection)), codec_(std::move(codec)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+int SqliteStore::LatestSchemaVersion() { return LatestVersion(); }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                       const core::SportCategories& categories) {
+  return Open(path, categories, SqliteOptions{});
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, const core::SportCategories& categories,
+                                                       const SqliteOptions& options) {
+  ConnectionOptions connection_options;
+  connection_options.busy_timeout_ms = options.busy_timeout_ms;
+  auto connection = Connection::Open(path, connection_options);
+  if (!connection) return std::unexpected(connection.error());
+  auto codec = std::make_unique<RawJsonCodec>(options.compress_raw_json, options.zstd_level);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(categories, std::move(*connection), std::move(codec)));
+  DL_SQLITE_TRY(store->Migrate());
+  return store;
+}
+
+Status SqliteStore::Migrate() {
+  std::lock_guard lock(mu_);
+  return ApplyMigrations(*connection_);
+}
+
+Result<int> SqliteStore::SchemaVersion() {
+  std::lock_guard lock(mu_);
+  return CurrentVersion(*connection_);
+}
+
+Status SqliteStore::CheckWritable() {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(BumpCounter(*connection_, "write_probe"));
+  return txn->Commit();
+}
+
+// ---- ActivityStore ----
+
+Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core::Activity> activities,
+                                                           const ports::UpsertOptions& options) {
+  DL_SQLITE_TRY(CheckActivities(activities));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(options.from_webhook ? Durability::kFull : Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  TouchedDays touched;
+  auto summary = UpsertBatch(*connection_, *codec_, categories_, activities, options, touched);
+  if (!summary) return summary;
+  DL_SQLITE_TRY(RecomputeDays(*connection_, categories_, touched));
+  if (options.checkpoint)
+    DL_SQLITE_TRY(WriteCheckpoint(*connection_, options.checkpoint->first, options.checkpoint->second));
+  DL_SQLITE_TRY(AckEvents(*connection_, options.ack_events));
+  DL_SQLITE_TRY(txn->Commit());
+  return summary;
+}
+
+Result<std::optional<core::Activity>> SqliteStore::GetActivity(int64_t athlete_id, int64_t id) {
+  std::lock_guard lock(mu_);
+  return ReadActivity(*connection_, *codec_, athlete_id, id);
+}
+
+Result<std::vector<core::Activity>> SqliteStore::ActivitiesInLocalYear(int64_t athlete_id, int year) {
+  std::lock_guard lock(mu_);
+  return ReadActivities(*connection_, *codec_, athlete_id, FirstDay(year), LastDay(year));
+}
+
+Result<std::vector<int64_t>> SqliteStore::UnseenInLocalYear(int64_t athlete_id, int year, int64_t run_id) {
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(kUnseen);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, FirstDay(year));
+  q->Bind(3, LastDay(year));
+  q->Bind(4, run_id);
+  std::vector<int64_t> ids;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    ids.push_back(q->Int64(0));
+  }
+  return ids;
+}
+
+Result<int64_t> SqliteStore::ArchiveActivities(const ports::ArchiveRequest& request) {
+  DL_SQLITE_TRY(CheckAthlete(request.athlete_id));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  TouchedDays touched;
+  auto archived = ArchiveBatch(*connection_, request, touched);
+  if (!archived) return archived;
+  DL_SQLITE_TRY(RecomputeDays(*connection_, categories_, touched));
+  DL_SQLITE_TRY(AckEvents(*connection_, request.ack_events));
+  DL_SQLITE_TRY(txn->Commit());
+  return archived;
+}
+
+Result<int64_t> SqliteStore::DeleteAthleteData(int64_t athlete_id) {
+  DL_SQLITE_TRY(CheckAthlete(athlete_id));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  int64_t activities = 0;
+  for (const char* sql : kDeleteAthlete) {
+    auto q = connection_->Prepare(sql);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    DL_SQLITE_TRY(q->Run());
+    if (sql == kDeleteAthleteActivities) activities = connection_->Changes();
+  }
+  DL_SQLITE_TRY(txn->Commit());
+  return activities;
+}
+
+// ---- AggregateStore ----
+
+Result<std::vector<core::DailyTotals>> SqliteStore::DailyForYear(int64_t athlete_id, int year,
+                                                                 const std::string& category) {
+  std::lock_guard lock(mu_);
+  return ReadDaily(*connection_, athlete_id, year, category);
+}
+
+Result<std::vector<std::pair<int, std::string>>> SqliteStore::YearsWithData(int64_t athlete_id) {
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(kYearsWithData);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  std::vector<std::pair<int, std::string>> out;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.emplace_back(static_cast<int>(q->Int64(0)), q->Text(1));
+  }
+  return out;
+}
+
+Status SqliteStore::RebuildYear(int64_t athlete_id, int year) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(RebuildYearRows(*connection_, categories_, athlete_id, year));
+  return txn->Commit();
+}
+
+// ---- TokenStore ----
+
+Result<std::optional<ports::StoredToken>> SqliteStore::LoadToken(int64_t athlete_id) {
+  if (athlete_id < 0) return Fail(ErrorCode::kInvalidArgument, "athlete id must not be negative");
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(athlete_id == 0 ? kSelectTwoTokens : kSelectToken);
+  if (!q) return std::unexpected(q.error());
+  if (athlete_id != 0) q->Bind(1, athlete_id);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  ports::StoredToken token = ReadToken(*q);
+  if (athlete_id == 0) {
+    auto second = q->Step();
+    if (!second) return std::unexpected(second.error());
+    if (*second) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "tokens are stored for several athletes; say which athlete to use (athlete id 0 means the only one)");
+    }
+  }
+  return std::optional(std::move(token));
+}
+
+Status SqliteStore::SaveToken(const ports::StoredToken& token) {
+  DL_SQLITE_TRY(CheckAthlete(token.athlete_id));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  auto q = connection_->Prepare(kSaveToken);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, token.athlete_id);
+  q->Bind(2, token.access_token);
+  q->Bind(3, token.refresh_token);
+  q->Bind(4, token.expires_at_epoch_s);
+  q->Bind(5, token.scope);
+  DL_SQLITE_TRY(q->Run());
+  return txn->Commit();
+}
+
+Status SqliteStore::DeleteToken(int64_t athlete_id) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  auto q = connection_->Prepare(kDeleteToken);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  DL_SQLITE_TRY(q->Run());
+  return txn->Commit();
+}
+
+Result<std::vector<int64_t>> SqliteStore::AthletesWithTokens() {
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(kTokenAthletes);
+  if (!q) return std::unexpected(q.error());
+  std::vector<int64_t> ids;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    ids.push_back(q->Int64(0));
+  }
+  return ids;
+}
+
+// ---- RateBudgetStore ----
+
+Result<core::RateBudgetState> SqliteStore::UpdateRateBudget(const std::function<void(core::RateBudgetState&)>& change) {
+  std::lock_guard lock(mu_);
+  // IMMEDIATE: the read and the write happen under the one write lock, so
+  // no other process can slip an update in between.
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  core::RateBudgetState state;
+  {
+    auto q = connection_->Prepare(kSelectBudget);
+    if (!q) return std::unexpected(q.error());
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) state = ReadBudget(*q);
+  }
+  change(state);
+  auto save = connection_->Prepare(kSaveBudget);
+  if (!save) return std::unexpected(save.error());
+  BindBudget(*save, state);
+  DL_SQLITE_TRY(save->Run());
+  DL_SQLITE_TRY(txn->Commit());
+  return state;
+}
+
+// ---- CheckpointStore ----
+
+Result<std::optional<std::string>> SqliteStore::LoadCheckpoint(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(kLoadCheckpoint);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, key);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return std::optional(q->Text(0));
+}
+
+Status SqliteStore::SaveCheckpoint(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(WriteCheckpoint(*connection_, key, value));
+  return txn->Commit();
+}
+
+Status SqliteStore::DeleteCheckpoint(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  auto q = connection_->Prepare(kDeleteCheckpoint);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, key);
+  DL_SQLITE_TRY(q->Run());
+  return txn->Commit();
+}
+
+Result<int64_t> SqliteStore::NextRunId() {
+  std::lock_guard lock(mu_);
+  // FULL: a run id handed out must never be handed out again, even after a
+  // power loss (rows already carry it as seen_by_run).
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  auto id = BumpCounter(*connection_, "run_id");
+  if (!id) return id;
+  DL_SQLITE_TRY(txn->Commit());
+  return id;
+}
+
+// ---- GoalStore ----
+
+Result<std::optional<std::vector<ports::Goal>>> SqliteStore::LoadGoals(int64_t athlete_id, int year,
+                                                                       const std::string& category) {
+  std::lock_guard lock(mu_);
+  {
+    auto q = connection_->Prepare(kSelectGoalSet);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, year);
+    q->Bind(3, category);
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::nullopt;
+  }
+  auto q = connection_->Prepare(kSelectGoals);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, year);
+  q->Bind(3, category);
+  std::vector<ports::Goal> goals;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    goals.push_back(ports::Goal{q->Double(0), q->Text(1), q->Text(2)});
+  }
+  return std::optional(std::move(goals));
+}
+
+Status SqliteStore::SaveGoals(int64_t athlete_id, int year, const std::string& category,
+                              const std::vector<ports::Goal>& goals) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  for (const char* sql : {kDeleteGoalSet, kInsertGoalSet}) {  // goals follow the set by cascade
+    auto q = connection_->Prepare(sql);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, year);
+    q->Bind(3, category);
+    DL_SQLITE_TRY(q->Run());
+  }
+  int64_t position = 0;
+  for (const auto& g : goals) {
+    auto q = connection_->Prepare(kInsertGoal);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, year);
+    q->Bind(3, category);
+    q->Bind(4, position++);
+    q->Bind(5, g.value);
+    q->Bind(6, g.unit);
+    q->Bind(7, g.label);
+    DL_SQLITE_TRY(q->Run());
+  }
+  return txn->Commit();
+}
+
+}  // namespace dl::adapters::sqlite

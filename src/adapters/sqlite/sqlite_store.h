@@ -1,0 +1,139 @@
+// The store port on SQLite: the embedded default (`DIR/desirelines.db`).
+//
+// File and durability
+// - WAL journal, foreign keys on, a busy timeout (several processes share the
+//   file: the backfill CLI, `serve`, `aggregate`). Every write transaction is
+//   BEGIN IMMEDIATE, so it waits for the write lock up front instead of
+//   failing halfway.
+// - The database and its -wal/-shm are created readable by the owner only
+//   (0600, umask around the open plus chmod of existing files): tokens live here.
+// - Durability per operation. Bulk backfill upserts, checkpoints, the rate
+//   budget and aggregate rebuilds commit with synchronous=NORMAL: they survive
+//   a crash of the process, and a power loss can only lose the last commits
+//   (the database stays consistent, and the page checkpoint rides in the same
+//   transaction, so a resumed backfill re-fetches exactly what was lost).
+//   Upserts with from_webhook, archives, tokens, goals, run ids, migrations
+//   and athlete deletions commit with synchronous=FULL (on disk when the call returns), and a FULL
+//   commit also makes every earlier NORMAL commit durable.
+// - New files use 16 KiB pages (fewer pages per 2 KB raw JSON row).
+//
+// Raw JSON
+// - Kept byte for byte in its own table (activity_raw), optionally compressed
+//   with zstd (SqliteOptions::compress_raw_json). Re-upserting an unchanged
+//   activity compares a content hash and writes nothing but the run stamp;
+//   the raw payload is only rewritten when the data changed.
+//
+// Upsert details the port leaves open
+// - A from_webhook upsert stamps webhook_changed_at even when the data is
+//   unchanged (the row is then known current as of that time).
+// - With a fence, an id that is absent but was archived at or after the
+//   fence is reported fenced, not re-inserted (a confirmed delete after the
+//   run started beats the run's older copy).
+// - An unchanged row whose stored category differs from the categories in
+//   force is re-categorised and its day recomputed (counted as unchanged).
+//
+// Threading
+// - One connection per SqliteStore, guarded by a mutex: every method may be
+//   called from any thread; calls on one instance are serialised. For writers
+//   in parallel open one SqliteStore per thread or process (SQLite admits one
+//   writer at a time anyway; readers do not block it in WAL mode).
+// - UpdateRateBudget's callback runs under the mutex inside the write
+//   transaction: it must be quick and must not call back into the store.
+//
+// Timestamps that only record when something happened (applied_at,
+// updated_at of tokens/checkpoints/goals) come from SQLite's clock; every
+// timestamp that decisions depend on comes from the caller.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/sports.h"
+#include "ports/store.h"
+
+namespace dl::adapters::sqlite {
+
+class Connection;
+class RawJsonCodec;
+
+struct SqliteOptions {
+  int busy_timeout_ms = 10000;
+  // zstd-compress the raw JSON. Measured (bench/store_ingest_bench, level -1,
+  // 1.8 KB Strava JSON whose polyline compresses poorly): file 0.81x the
+  // size, first-insert throughput 0.8x. Off by default. Rows keep the codec
+  // they were written with, so the setting can change at any time.
+  bool compress_raw_json = false;
+  int zstd_level = -1;
+};
+
+class SqliteStore final : public ports::Store {
+ public:
+  // Opens or creates the database at `path` and applies pending migrations
+  // (the embedded default migrates itself). Keeps a copy of `categories`:
+  // they decide each activity's category and the daily aggregates.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, const core::SportCategories& categories);
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, const core::SportCategories& categories,
+                                                   const SqliteOptions& options);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // The schema version this program creates.
+  static int LatestSchemaVersion();
+
+  // ActivityStore
+  Result<ports::UpsertSummary> UpsertActivities(std::span<const core::Activity> activities,
+                                                const ports::UpsertOptions& options) override;
+  Result<std::optional<core::Activity>> GetActivity(int64_t athlete_id, int64_t id) override;
+  Result<std::vector<core::Activity>> ActivitiesInLocalYear(int64_t athlete_id, int year) override;
+  Result<std::vector<int64_t>> UnseenInLocalYear(int64_t athlete_id, int year, int64_t run_id) override;
+  Result<int64_t> ArchiveActivities(const ports::ArchiveRequest& request) override;
+  // Returns the number of activities removed (archive, aggregates, goals,
+  // tokens and the athlete's checkpoints go too).
+  Result<int64_t> DeleteAthleteData(int64_t athlete_id) override;
+
+  // AggregateStore
+  Result<std::vector<core::DailyTotals>> DailyForYear(int64_t athlete_id, int year,
+                                                      const std::string& category) override;
+  Result<std::vector<std::pair<int, std::string>>> YearsWithData(int64_t athlete_id) override;
+  Status RebuildYear(int64_t athlete_id, int year) override;
+
+  // TokenStore
+  Result<std::optional<ports::StoredToken>> LoadToken(int64_t athlete_id) override;
+  Status SaveToken(const ports::StoredToken& token) override;
+  Status DeleteToken(int64_t athlete_id) override;
+  Result<std::vector<int64_t>> AthletesWithTokens() override;
+
+  // RateBudgetStore
+  Result<core::RateBudgetState> UpdateRateBudget(const std::function<void(core::RateBudgetState&)>& change) override;
+
+  // CheckpointStore. Keys of the form "<kind>:<athlete id>:..." belong to
+  // that athlete (DeleteAthleteData removes them).
+  Result<std::optional<std::string>> LoadCheckpoint(const std::string& key) override;
+  Status SaveCheckpoint(const std::string& key, const std::string& value) override;
+  Status DeleteCheckpoint(const std::string& key) override;
+  Result<int64_t> NextRunId() override;
+
+  // GoalStore
+  Result<std::optional<std::vector<ports::Goal>>> LoadGoals(int64_t athlete_id, int year,
+                                                            const std::string& category) override;
+  Status SaveGoals(int64_t athlete_id, int year, const std::string& category,
+                   const std::vector<ports::Goal>& goals) override;
+
+  // Store
+  Status Migrate() override;
+  Result<int> SchemaVersion() override;
+  Status CheckWritable() override;  // commits a one-row write
+
+ private:
+  SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
+              std::unique_ptr<RawJsonCodec> codec);
+
+  std::mutex mu_;
+  const core::SportCategories categories_;
+  std::unique_ptr<Connection> connection_;  // guarded by mu_
+  std::unique_ptr<RawJsonCodec> codec_;     // guarded by mu_
+};
+
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,334 @@
+#include "adapters/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "contract/store_contract.h"
+#include "core/aggregates.h"
+
+namespace dl::adapters::sqlite {
+namespace {
+
+using contract::MakeActivity;
+using contract::StoreContractTest;  // INSTANTIATE_TEST_SUITE_P wants the bare name
+
+// One temporary directory for the whole executable, removed at the end.
+class TempDirEnvironment : public ::testing::Environment {
+ public:
+  static const std::string& Dir() { return dir_; }
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "dl_sqlite_store_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+ private:
+  static inline std::string dir_;
+};
+const auto* const kTempDir = ::testing::AddGlobalTestEnvironment(new TempDirEnvironment);
+
+std::string NewPath() {
+  static std::atomic<int> counter{0};
+  return TempDirEnvironment::Dir() + "/store_" + std::to_string(counter++) + ".db";
+}
+
+std::unique_ptr<ports::Store> MakeSqliteStore() {
+  auto store = SqliteStore::Open(NewPath(), core::SportCategories::Default());
+  if (!store) {
+    ADD_FAILURE() << store.error().message;
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+std::unique_ptr<ports::Store> MakeCompressedSqliteStore() {
+  SqliteOptions options;
+  options.compress_raw_json = true;
+  auto store = SqliteStore::Open(NewPath(), core::SportCategories::Default(), options);
+  if (!store) {
+    ADD_FAILURE() << store.error().message;
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
+                         ::testing::Values(contract::StoreContractParam{"sqlite", MakeSqliteStore},
+                                           contract::StoreContractParam{"sqlite_zstd", MakeCompressedSqliteStore}),
+                         contract::StoreContractName);
+
+std::unique_ptr<SqliteStore> OpenOrDie(const std::string& path,
+                                       const core::SportCategories& categories = core::SportCategories::Default(),
+                                       const SqliteOptions& options = {}) {
+  auto store = SqliteStore::Open(path, categories, options);
+  EXPECT_TRUE(store.has_value()) << (store ? "" : store.error().message);
+  return store ? std::move(*store) : nullptr;
+}
+
+// Raw access to look at what the port does not expose.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
+  ~RawDb() { sqlite3_close(db_); }
+  // The first column of every row, as text.
+  std::vector<std::string> Column(const std::string& sql) {
+    std::vector<std::string> out;
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      out.emplace_back(text != nullptr ? text : "NULL");
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  void Exec(const std::string& sql) { EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+ports::UpsertOptions Now(int64_t now_epoch_s) {
+  ports::UpsertOptions o;
+  o.now_epoch_s = now_epoch_s;
+  return o;
+}
+
+ports::ArchiveRequest ArchiveOne(int64_t athlete_id, int64_t id, std::string reason, int64_t now_epoch_s) {
+  ports::ArchiveRequest r;
+  r.athlete_id = athlete_id;
+  r.ids = {id};
+  r.reason = std::move(reason);
+  r.now_epoch_s = now_epoch_s;
+  return r;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 0777;
+}
+
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t m) : old_(::umask(m)) {}
+  ~ScopedUmask() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+TEST(SqliteStoreTest, DatabaseAndWalFilesAreOwnerOnly) {
+  ScopedUmask permissive(022);  // what a user's shell usually has
+  const std::string path = NewPath();
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SaveToken({1, "a", "r", 1, "s"}).has_value());
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    EXPECT_EQ(ModeOf(file), 0600u) << file;
+  }
+}
+
+TEST(SqliteStoreTest, ExistingWorldReadableDatabaseIsTightened) {
+  ScopedUmask permissive(022);
+  const std::string path = NewPath();
+  { std::ofstream touch(path); }  // an empty file is an empty database
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600u);
+}
+
+TEST(SqliteStoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
+  const std::string path = NewPath();
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->SchemaVersion().value_or(-1), SqliteStore::LatestSchemaVersion());
+  }
+  auto again = OpenOrDie(path);
+  ASSERT_NE(again, nullptr);
+  ASSERT_TRUE(again->Migrate().has_value());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT version FROM schema_migrations ORDER BY version"),
+            std::vector<std::string>{std::to_string(SqliteStore::LatestSchemaVersion())});
+  auto applied_at = raw.Column("SELECT applied_at FROM schema_migrations");
+  ASSERT_EQ(applied_at.size(), 1u);
+  EXPECT_GT(std::stoll(applied_at[0]), 1700000000);
+  EXPECT_EQ(raw.Column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+  EXPECT_EQ(raw.Column("PRAGMA page_size"), std::vector<std::string>{"16384"});
+}
+
+TEST(SqliteStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
+  const std::string path = NewPath();
+  { ASSERT_NE(OpenOrDie(path), nullptr); }
+  RawDb(path).Exec("INSERT INTO schema_migrations VALUES (999, 0)");
+  auto store = SqliteStore::Open(path, core::SportCategories::Default());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kIo);
+  EXPECT_NE(store.error().message.find("newer"), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find(path), std::string::npos) << store.error().message;
+}
+
+TEST(SqliteStoreTest, OpenFailureNamesThePath) {
+  const std::string path = TempDirEnvironment::Dir() + "/no/such/dir/x.db";
+  auto store = SqliteStore::Open(path, core::SportCategories::Default());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kIo);
+  EXPECT_NE(store.error().message.find(path), std::string::npos) << store.error().message;
+}
+
+// Two stores on one file behave as two processes: their own connections,
+// arbitrated by SQLite's file locks. No increment may be lost.
+TEST(SqliteStoreTest, RateBudgetIncrementsAreNeverLostAcrossConnections) {
+  const std::string path = NewPath();
+  auto a = OpenOrDie(path);
+  auto b = OpenOrDie(path);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  constexpr int kThreadsPerStore = 2, kIncrements = 100;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (SqliteStore* store : {a.get(), b.get()}) {
+    for (int t = 0; t < kThreadsPerStore; ++t) {
+      threads.emplace_back([store, &failures] {
+        for (int i = 0; i < kIncrements; ++i) {
+          auto r = store->UpdateRateBudget([](core::RateBudgetState& s) {
+            const int64_t read = s.used_daily;
+            s.used_daily = read + 1;
+          });
+          if (!r) ++failures;
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto final_state = a->UpdateRateBudget([](core::RateBudgetState&) {});
+  ASSERT_TRUE(final_state.has_value());
+  EXPECT_EQ(final_state->used_daily, 2 * kThreadsPerStore * kIncrements);
+}
+
+TEST(SqliteStoreTest, RunIdsStayMonotonicAcrossConnectionsAndReopen) {
+  const std::string path = NewPath();
+  int64_t last = 0;
+  for (int round = 0; round < 2; ++round) {
+    auto a = OpenOrDie(path);
+    auto b = OpenOrDie(path);
+    for (SqliteStore* s : {a.get(), b.get(), a.get()}) {
+      int64_t id = s->NextRunId().value_or(-1);
+      EXPECT_GT(id, last);
+      last = id;
+    }
+  }
+  EXPECT_EQ(last, 6);
+}
+
+TEST(SqliteStoreTest, ArchiveKeepsTheFullRowWithReasonAndTime) {
+  const std::string path = NewPath();
+  auto store = OpenOrDie(path);
+  auto a = MakeActivity(3, 44, "2024-09-09T09:00:00Z");
+  ASSERT_TRUE(store->UpsertActivities(std::vector{a}, Now(10)).has_value());
+  ASSERT_EQ(store->ArchiveActivities(ArchiveOne(3, 44, "delete webhook confirmed", 1234)).value_or(-1), 1);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT reason || '|' || deleted_at || '|' || name || '|' || gear_id FROM deleted_activities"),
+            std::vector<std::string>{"delete webhook confirmed|1234|" + a.name + "|b12345"});
+  EXPECT_EQ(raw.Column("SELECT CAST(raw_json AS TEXT) FROM deleted_activities"), std::vector<std::string>{a.raw_json});
+  EXPECT_EQ(raw.Column("SELECT count(*) FROM activity_raw"), std::vector<std::string>{"0"});
+}
+
+// activity_raw has no foreign key (see schema.cc): the store keeps it in step.
+TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
+  const std::string path = NewPath();
+  auto store = OpenOrDie(path);
+  for (int64_t athlete : {1, 2}) {
+    std::vector<core::Activity> v;
+    for (int64_t id = 1; id <= 5; ++id)
+      v.push_back(MakeActivity(athlete, id, "2024-02-0" + std::to_string(id) + "T10:00:00Z"));
+    ASSERT_TRUE(store->UpsertActivities(v, Now(1)).has_value());
+    v[0].raw_json += " ";  // an update rewrites the raw row in place
+    ASSERT_TRUE(store->UpsertActivities(v, Now(2)).has_value());
+  }
+  ASSERT_EQ(store->ArchiveActivities(ArchiveOne(1, 3, "gone", 3)).value_or(-1), 1);
+  ASSERT_EQ(store->DeleteAthleteData(2).value_or(-1), 5);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT count(*) FROM activities"), std::vector<std::string>{"4"});
+  EXPECT_EQ(raw.Column("SELECT count(*) FROM activity_raw"), std::vector<std::string>{"4"});
+  EXPECT_EQ(raw.Column("SELECT count(*) FROM activity_raw r LEFT JOIN activities a USING (row_id) "
+                       "WHERE a.row_id IS NULL"),
+            std::vector<std::string>{"0"});
+}
+
+TEST(SqliteStoreTest, CompressedAndPlainRawJsonCoexist) {
+  const std::string path = NewPath();
+  auto a = MakeActivity(1, 1, "2024-01-01T10:00:00Z");
+  auto b = MakeActivity(1, 2, "2024-01-02T10:00:00Z");
+  {
+    auto plain = OpenOrDie(path);
+    ASSERT_TRUE(plain->UpsertActivities(std::vector{a}, Now(1)).has_value());
+  }
+  SqliteOptions zstd;
+  zstd.compress_raw_json = true;
+  auto compressed = OpenOrDie(path, core::SportCategories::Default(), zstd);
+  ASSERT_TRUE(compressed->UpsertActivities(std::vector{b}, Now(2)).has_value());
+  EXPECT_EQ(RawDb(path).Column("SELECT codec FROM activity_raw ORDER BY row_id"), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(compressed->GetActivity(1, 1).value(), a);
+  EXPECT_EQ(compressed->GetActivity(1, 2).value(), b);
+}
+
+TEST(SqliteStoreTest, RebuildYearAppliesChangedSportCategories) {
+  const std::string path = NewPath();
+  std::vector<core::Activity> v = {MakeActivity(1, 1, "2024-03-01T10:00:00Z", "Run", 5000),
+                                   MakeActivity(1, 2, "2024-03-01T12:00:00Z", "Ride", 20000)};
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store->UpsertActivities(v, Now(1)).has_value());
+  }
+  // The user's override: runs count with rides.
+  auto rules = core::SportCategories::FromRules({{"cycling", {"Ride", "Run"}, {}}});
+  ASSERT_TRUE(rules.has_value());
+  auto store = OpenOrDie(path, *rules);
+  ASSERT_TRUE(store->RebuildYear(1, 2024).has_value());
+  auto days = store->DailyForYear(1, 2024, "").value();
+  EXPECT_EQ(days, core::SummarizeDays(v, *rules));
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].distance_mm, 25000000);
+  EXPECT_EQ(RawDb(path).Column("SELECT DISTINCT category FROM activities"), std::vector<std::string>{"cycling"});
+}
+
+TEST(SqliteStoreTest, UnchangedUpsertUnderNewCategoriesFixesItsDay) {
+  const std::string path = NewPath();
+  auto run = MakeActivity(1, 1, "2024-03-01T10:00:00Z", "Run", 5000);
+  { ASSERT_TRUE(OpenOrDie(path)->UpsertActivities(std::vector{run}, Now(1)).has_value()); }
+  auto rules = core::SportCategories::FromRules({{"cycling", {"Ride", "Run"}, {}}});
+  auto store = OpenOrDie(path, *rules);
+  auto s = store->UpsertActivities(std::vector{run}, Now(2));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->unchanged, 1);
+  EXPECT_EQ(store->DailyForYear(1, 2024, "").value(), core::SummarizeDays(std::vector{run}, *rules));
+}
+
+TEST(SqliteStoreTest, CheckpointKeysBelongToTheirAthlete) {
+  const std::string path = NewPath();
+  auto store = OpenOrDie(path);
+  ASSERT_TRUE(store->SaveCheckpoint("backfill:12:2023-2025", "x").has_value());
+  ASSERT_TRUE(store->SaveCheckpoint("backfill:123", "x").has_value());
+  ASSERT_TRUE(store->SaveCheckpoint("global", "x").has_value());
+  ASSERT_TRUE(store->SaveCheckpoint("odd:12x:1", "x").has_value());
+  EXPECT_EQ(
+      RawDb(path).Column("SELECT key || '=' || COALESCE(athlete_id, 'NULL') FROM checkpoints ORDER BY key"),
+      (std::vector<std::string>{"backfill:123=123", "backfill:12:2023-2025=12", "global=NULL", "odd:12x:1=NULL"}));
+}
+
+}  // namespace
+}  // namespace dl::adapters::sqlite

@@ -1,0 +1,625 @@
+#include "contract/store_contract.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "core/aggregates.h"
+#include "core/sports.h"
+#include "core/time.h"
+
+namespace dl::contract {
+namespace {
+
+using core::Activity;
+using ports::UpsertOptions;
+
+const core::SportCategories& Categories() { return core::SportCategories::Default(); }
+
+// Strava's raw polyline is most of the payload; vary it with the id.
+std::string Polyline(int64_t id) {
+  std::string out;
+  uint64_t x = static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 900; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    out.push_back(static_cast<char>(63 + (x % 60)));
+  }
+  return out;
+}
+
+std::string RawJson(const Activity& a) {
+  return "{\"resource_state\":2,\"athlete\":{\"id\":" + std::to_string(a.athlete_id) + ",\"resource_state\":1}," +
+         "\"name\":\"" + a.name + "\",\"distance\":" + std::to_string(a.distance_m) +
+         ",\"moving_time\":" + std::to_string(a.moving_time_s) + ",\"type\":\"" + a.type + "\",\"sport_type\":\"" +
+         a.sport_type + "\",\"id\":" + std::to_string(a.id) + ",\"start_date\":\"" + a.start_date +
+         "\",\"start_date_local\":\"" + a.start_date_local +
+         "\",\"timezone\":\"(GMT-05:00) America/New_York\",\"utc_offset\":-18000.0,\"map\":{\"id\":\"" +
+         a.map_id.value_or("") + "\",\"summary_polyline\":\"" + a.map_summary_polyline.value_or("") +
+         "\"},\"note\":\"caf\xC3\xA9 \\\"quoted\\\" \\u00e9\"}";
+}
+
+// Recomputes start_date (UTC) and the raw JSON after a test changed fields.
+void Refresh(Activity& a) {
+  auto local = core::ParseNaiveEpoch(a.start_date_local);
+  a.start_date = local ? core::FormatIsoUtc(core::TimePoint{std::chrono::seconds{*local + 5 * 3600}}) : "";
+  a.raw_json = RawJson(a);
+}
+
+// What the daily totals of `athlete_id` should be, per year.
+std::map<int, std::vector<core::DailyTotals>> Expected(const std::map<std::pair<int64_t, int64_t>, Activity>& model,
+                                                       int64_t athlete_id) {
+  std::vector<Activity> mine;
+  for (const auto& [key, a] : model) {
+    if (key.first == athlete_id) mine.push_back(a);
+  }
+  std::map<int, std::vector<core::DailyTotals>> out;
+  for (auto& d : core::SummarizeDays(mine, Categories())) out[static_cast<int>(d.date.year())].push_back(std::move(d));
+  return out;
+}
+
+template <class T>
+T Must(Result<T> r) {
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  if (!r) throw std::runtime_error(r.error().message);  // ends the test; GoogleTest reports it
+  return std::move(*r);
+}
+
+void MustOk(const Status& s) {
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
+  if (!s) throw std::runtime_error(s.error().message);
+}
+
+UpsertOptions At(int64_t now, int64_t run = 0, int64_t fence = 0, bool webhook = false) {
+  UpsertOptions o;
+  o.now_epoch_s = now;
+  o.seen_by_run = run;
+  o.fence_epoch_s = fence;
+  o.from_webhook = webhook;
+  return o;
+}
+
+ports::ArchiveRequest Archive(int64_t athlete_id, std::vector<int64_t> ids, std::string reason, int64_t now,
+                              int64_t fence) {
+  ports::ArchiveRequest r;
+  r.athlete_id = athlete_id;
+  r.ids = std::move(ids);
+  r.reason = std::move(reason);
+  r.now_epoch_s = now;
+  r.fence_epoch_s = fence;
+  return r;
+}
+
+ports::UpsertSummary Upsert(ports::Store& s, const std::vector<Activity>& v, const UpsertOptions& o) {
+  return Must(s.UpsertActivities(v, o));
+}
+
+}  // namespace
+
+void PrintTo(const StoreContractParam& param, std::ostream* os) { *os << param.name; }
+
+std::string StoreContractName(const ::testing::TestParamInfo<StoreContractParam>& info) { return info.param.name; }
+
+void StoreContractTest::SetUp() {
+  store_ = GetParam().make();
+  ASSERT_NE(store_, nullptr) << "the store factory returned nothing";
+}
+
+Activity MakeActivity(int64_t athlete_id, int64_t id, const std::string& start_date_local, const std::string& type,
+                      double distance_m) {
+  Activity a;
+  a.id = id;
+  a.athlete_id = athlete_id;
+  a.name = "Ride \xE2\x98\x85 " + std::to_string(id);
+  a.distance_m = distance_m;
+  a.moving_time_s = 3600 + id % 100;
+  a.elapsed_time_s = 4000;
+  a.total_elevation_gain_m = 321.7;
+  a.elev_high_m = 1200.25;
+  a.elev_low_m = -3.5;
+  a.type = type;
+  a.sport_type = type == "Ride" ? "GravelRide" : type;
+  a.workout_type = 10;
+  a.start_date_local = start_date_local;
+  a.timezone = "(GMT-05:00) America/New_York";
+  a.utc_offset_s = -18000;
+  a.start_latlng = core::LatLng{40.712776, -74.005974};
+  a.end_latlng = core::LatLng{40.73061, -73.935242};
+  a.map_id = "a" + std::to_string(id);
+  a.map_summary_polyline = Polyline(id);
+  a.trainer = false;
+  a.commute = true;
+  a.manual = false;
+  a.is_private = true;
+  a.flagged = false;
+  a.visibility = "followers_only";
+  a.average_speed_mps = 6.944;
+  a.max_speed_mps = 15.1;
+  a.average_cadence = 85.5;
+  a.average_watts = 201.3;
+  a.weighted_average_watts = 215.0;
+  a.max_watts = 812;
+  a.kilojoules = 723.4;
+  a.device_watts = true;
+  a.has_heartrate = true;
+  a.average_heartrate = 141.2;
+  a.max_heartrate = 178;
+  a.average_temp_c = -2.5;
+  a.suffer_score = 87;
+  a.gear_id = "b12345";
+  a.device_name = "Garmin Edge 540";
+  a.external_id = "garmin_ping_" + std::to_string(id);
+  a.upload_id = id * 7 + 1;
+  a.achievement_count = 3;
+  a.kudos_count = 12;
+  a.comment_count = 1;
+  a.athlete_count = 2;
+  a.photo_count = 0;
+  a.total_photo_count = 4;
+  a.pr_count = 1;
+  a.description = "line one\nline two";
+  a.calories = 650.5;
+  Refresh(a);
+  return a;
+}
+
+// ---- upsert counts ----
+
+TEST_P(StoreContractTest, UpsertCountsInsertedUpdatedUnchangedFromTheData) {
+  std::vector<Activity> v = {MakeActivity(1, 101, "2024-03-01T08:00:00Z"), MakeActivity(1, 102, "2024-03-02T08:00:00Z"),
+                             MakeActivity(1, 103, "2024-03-03T08:00:00Z")};
+  auto first = Upsert(store(), v, At(1000));
+  EXPECT_EQ(first.inserted, 3);
+  EXPECT_EQ(first.updated + first.unchanged + first.fenced, 0);
+
+  auto again = Upsert(store(), v, At(1100));
+  EXPECT_EQ(again.unchanged, 3);
+  EXPECT_EQ(again.inserted + again.updated + again.fenced, 0);
+
+  v[0].name = "Renamed";  // a typed field
+  v[1].raw_json += " ";   // only the raw JSON
+  auto changed = Upsert(store(), v, At(1200));
+  EXPECT_EQ(changed.updated, 2);
+  EXPECT_EQ(changed.unchanged, 1);
+  EXPECT_EQ(changed.inserted, 0);
+  EXPECT_EQ(Must(store().GetActivity(1, 101))->name, "Renamed");
+  EXPECT_EQ(Must(store().GetActivity(1, 102))->raw_json, v[1].raw_json);
+}
+
+TEST_P(StoreContractTest, RepeatedIdInOneBatchSeesTheEarlierWrite) {
+  Activity a = MakeActivity(1, 5, "2024-05-05T10:00:00Z");
+  Activity b = a;
+  b.distance_m = 999;
+  Refresh(b);
+  auto s = Upsert(store(), {a, a, b}, At(10));
+  EXPECT_EQ(s.inserted, 1);
+  EXPECT_EQ(s.unchanged, 1);
+  EXPECT_EQ(s.updated, 1);
+  EXPECT_EQ(Must(store().GetActivity(1, 5))->distance_m, 999);
+}
+
+TEST_P(StoreContractTest, RejectsNonPositiveIdsAndWritesNothing) {
+  Activity bad = MakeActivity(1, 7, "2024-01-01T10:00:00Z");
+  bad.athlete_id = 0;
+  UpsertOptions o = At(10);
+  o.checkpoint = std::make_pair(std::string("backfill:1:2024-2024"), std::string("page=1"));
+  auto r = store().UpsertActivities(std::vector<Activity>{MakeActivity(1, 6, "2024-01-01T09:00:00Z"), bad}, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(Must(store().GetActivity(1, 6)).has_value());
+  EXPECT_FALSE(Must(store().LoadCheckpoint("backfill:1:2024-2024")).has_value());
+}
+
+// ---- reading back ----
+
+TEST_P(StoreContractTest, GetActivityRoundTripsEveryField) {
+  Activity full = MakeActivity(9, 123456789012, "2023-07-14T06:30:00Z");
+  full.distance_m = 12345.678901234;
+  full.utc_offset_s = -18000.5;
+  Activity bare;  // every optional absent, empty strings, zeros
+  bare.id = 2;
+  bare.athlete_id = 9;
+  bare.start_date_local = "2023-07-15T06:30:00Z";
+  bare.raw_json = "{}";
+  Activity no_end = MakeActivity(9, 3, "2023-07-16T06:30:00Z");
+  no_end.end_latlng.reset();
+  no_end.start_latlng = core::LatLng{0, 0};
+  Upsert(store(), {full, bare, no_end}, At(1));
+  EXPECT_EQ(Must(store().GetActivity(9, full.id)), full);
+  EXPECT_EQ(Must(store().GetActivity(9, 2)), bare);
+  EXPECT_EQ(Must(store().GetActivity(9, 3)), no_end);
+  EXPECT_FALSE(Must(store().GetActivity(9, 4)).has_value());
+  EXPECT_FALSE(Must(store().GetActivity(8, full.id)).has_value());
+}
+
+TEST_P(StoreContractTest, ActivitiesInLocalYearOrderedByStartAndSplitAtLocalMidnight) {
+  // 23:59 local on 31 December in New York is already 1 January in UTC.
+  Activity late = MakeActivity(1, 30, "2024-12-31T23:59:00Z");
+  ASSERT_EQ(late.start_date, "2025-01-01T04:59:00Z");
+  Activity first = MakeActivity(1, 10, "2024-01-01T00:00:00Z");
+  Activity mid = MakeActivity(1, 20, "2024-06-01T12:00:00Z");
+  Activity next = MakeActivity(1, 40, "2025-01-01T00:00:00Z");
+  Activity before = MakeActivity(1, 5, "2023-12-31T23:59:59Z");
+  Upsert(store(), {late, next, mid, before, first}, At(1));
+
+  auto in2024 = Must(store().ActivitiesInLocalYear(1, 2024));
+  std::vector<int64_t> ids;
+  for (const auto& a : in2024) ids.push_back(a.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{10, 20, 30}));
+  EXPECT_EQ(in2024.back(), late);
+  EXPECT_EQ(Must(store().ActivitiesInLocalYear(1, 2025)).size(), 1u);
+  EXPECT_EQ(Must(store().ActivitiesInLocalYear(1, 2023)).size(), 1u);
+
+  auto days = Must(store().DailyForYear(1, 2024, "cycling"));
+  ASSERT_EQ(days.size(), 3u);
+  EXPECT_EQ(core::FormatDate(days.back().date), "2024-12-31");
+  EXPECT_EQ(days.back().activity_ids, std::vector<int64_t>{30});
+}
+
+// ---- fencing and reconciliation ----
+
+TEST_P(StoreContractTest, WebhookChangeAfterRunStartFencesTheBackfillCopy) {
+  Activity a = MakeActivity(1, 50, "2024-04-04T10:00:00Z");
+  Upsert(store(), {a}, At(100));
+  Activity live = a;
+  live.name = "Edited on Strava";
+  Refresh(live);
+  EXPECT_EQ(Upsert(store(), {live}, At(1000, 0, 0, /*webhook=*/true)).updated, 1);
+
+  // A backfill that started at 900 holds the older copy: left alone, but seen.
+  auto fenced = Upsert(store(), {a}, At(1200, /*run=*/7, /*fence=*/900));
+  EXPECT_EQ(fenced.fenced, 1);
+  EXPECT_EQ(fenced.updated, 0);
+  EXPECT_EQ(Must(store().GetActivity(1, 50))->name, "Edited on Strava");
+  EXPECT_TRUE(Must(store().UnseenInLocalYear(1, 2024, 7)).empty());
+
+  // A run that started after the webhook change overwrites as usual.
+  auto later = Upsert(store(), {a}, At(1300, 8, 1100));
+  EXPECT_EQ(later.updated, 1);
+  EXPECT_EQ(Must(store().GetActivity(1, 50))->name, a.name);
+}
+
+TEST_P(StoreContractTest, UnchangedWebhookUpsertStillFences) {
+  Activity a = MakeActivity(1, 51, "2024-04-04T10:00:00Z");
+  Upsert(store(), {a}, At(100));
+  EXPECT_EQ(Upsert(store(), {a}, At(1000, 0, 0, true)).unchanged, 1);
+  Activity stale = a;
+  stale.name = "stale";
+  Refresh(stale);
+  EXPECT_EQ(Upsert(store(), {stale}, At(1100, 3, 900)).fenced, 1);
+  EXPECT_EQ(Upsert(store(), {stale}, At(1100, 3, 0)).updated, 1);  // no fence: overwritten
+}
+
+TEST_P(StoreContractTest, ArchivedAfterRunStartIsNotReinsertedByThatRun) {
+  Activity a = MakeActivity(1, 52, "2024-04-04T10:00:00Z");
+  Upsert(store(), {a}, At(100));
+  ASSERT_EQ(Must(store().ArchiveActivities(Archive(1, {52}, "delete webhook confirmed", 1000, 0))), 1);
+  EXPECT_EQ(Upsert(store(), {a}, At(1100, 4, 900)).fenced, 1);
+  EXPECT_FALSE(Must(store().GetActivity(1, 52)).has_value());
+  EXPECT_EQ(Upsert(store(), {a}, At(1200, 5, 1100)).inserted, 1);
+}
+
+TEST_P(StoreContractTest, UnseenInLocalYearListsWhatTheRunDidNotStamp) {
+  std::vector<Activity> v = {MakeActivity(1, 1, "2024-02-01T10:00:00Z"), MakeActivity(1, 2, "2024-02-02T10:00:00Z"),
+                             MakeActivity(1, 3, "2024-02-03T10:00:00Z"), MakeActivity(1, 4, "2025-02-03T10:00:00Z")};
+  Upsert(store(), v, At(10, /*run=*/1));
+  Activity webhook_only = MakeActivity(1, 9, "2024-03-03T10:00:00Z");
+  Upsert(store(), {webhook_only}, At(20, 0, 0, true));
+
+  EXPECT_EQ(Must(store().UnseenInLocalYear(1, 2024, 1)), std::vector<int64_t>{9});
+  // Run 2 sees 1 and 2, unchanged: stamping still happens.
+  auto s = Upsert(store(), {v[0], v[1]}, At(30, 2));
+  EXPECT_EQ(s.unchanged, 2);
+  EXPECT_EQ(Must(store().UnseenInLocalYear(1, 2024, 2)), (std::vector<int64_t>{3, 9}));
+  EXPECT_EQ(Must(store().UnseenInLocalYear(1, 2025, 2)), std::vector<int64_t>{4});
+  EXPECT_TRUE(Must(store().UnseenInLocalYear(2, 2024, 2)).empty());
+}
+
+TEST_P(StoreContractTest, ArchiveMovesTheRowAndUpdatesAggregates) {
+  std::vector<Activity> v = {MakeActivity(1, 1, "2024-02-01T10:00:00Z", "Ride", 10000),
+                             MakeActivity(1, 2, "2024-02-01T18:00:00Z", "Ride", 5000),
+                             MakeActivity(1, 3, "2024-02-02T10:00:00Z", "Ride", 7000)};
+  Upsert(store(), v, At(10));
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {2, 3, 99}, "not listed by Strava in backfill run 7", 50, 0))),
+            2);
+  EXPECT_FALSE(Must(store().GetActivity(1, 2)).has_value());
+  auto days = Must(store().DailyForYear(1, 2024, ""));
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].distance_mm, 10000000);
+  EXPECT_EQ(days[0].count, 1);
+  EXPECT_EQ(days[0].activity_ids, std::vector<int64_t>{1});
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {2}, "again", 60, 0))), 0);
+  // Re-created on Strava later: a plain insert again.
+  EXPECT_EQ(Upsert(store(), {v[1]}, At(70)).inserted, 1);
+}
+
+TEST_P(StoreContractTest, ArchiveSkipsRowsChangedByWebhookAfterTheFence) {
+  Activity a = MakeActivity(1, 1, "2024-02-01T10:00:00Z");
+  Upsert(store(), {a}, At(1000, 0, 0, true));
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {1}, "not listed", 1100, 900))), 0);
+  EXPECT_TRUE(Must(store().GetActivity(1, 1)).has_value());
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {1}, "not listed", 1200, 1001))), 1);
+}
+
+// ---- aggregates ----
+
+TEST_P(StoreContractTest, DailyTotalsPerCategoryAndAll) {
+  Upsert(store(),
+         {MakeActivity(1, 1, "2024-05-01T07:00:00Z", "Ride", 20000.4),
+          MakeActivity(1, 2, "2024-05-01T17:00:00Z", "VirtualRide", 15000.3),
+          MakeActivity(1, 3, "2024-05-01T12:00:00Z", "Run", 5000),
+          MakeActivity(1, 4, "2024-05-03T12:00:00Z", "EBikeRide", 30000),
+          MakeActivity(1, 5, "2024-05-04T12:00:00Z", "Kitewing", 1000)},
+         At(1));
+  auto cycling = Must(store().DailyForYear(1, 2024, "cycling"));
+  ASSERT_EQ(cycling.size(), 1u);
+  EXPECT_EQ(cycling[0].distance_mm, 35000700);
+  EXPECT_EQ(cycling[0].count, 2);
+  EXPECT_EQ(cycling[0].activity_ids, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(cycling[0].elevation_gain_cm, 2 * 32170);
+
+  auto all = Must(store().DailyForYear(1, 2024, ""));
+  std::vector<std::string> cats;
+  for (const auto& d : all) cats.push_back(core::FormatDate(d.date) + " " + d.category);
+  EXPECT_EQ(cats, (std::vector<std::string>{"2024-05-01 cycling", "2024-05-01 running", "2024-05-03 e-bike",
+                                            "2024-05-04 other"}));
+  EXPECT_TRUE(Must(store().DailyForYear(1, 2023, "")).empty());
+  EXPECT_TRUE(Must(store().DailyForYear(2, 2024, "")).empty());
+}
+
+TEST_P(StoreContractTest, YearsWithDataAndRebuildYear) {
+  Upsert(store(),
+         {MakeActivity(1, 1, "2023-05-01T07:00:00Z", "Run"), MakeActivity(1, 2, "2024-05-01T07:00:00Z"),
+          MakeActivity(1, 3, "2023-06-01T07:00:00Z"), MakeActivity(2, 4, "2022-06-01T07:00:00Z")},
+         At(1));
+  using Years = std::vector<std::pair<int, std::string>>;
+  EXPECT_EQ(Must(store().YearsWithData(1)), (Years{{2023, "cycling"}, {2023, "running"}, {2024, "cycling"}}));
+  EXPECT_EQ(Must(store().YearsWithData(2)), (Years{{2022, "cycling"}}));
+
+  auto before = Must(store().DailyForYear(1, 2023, ""));
+  MustOk(store().RebuildYear(1, 2023));
+  MustOk(store().RebuildYear(1, 2021));  // a year without data: nothing to do
+  EXPECT_EQ(Must(store().DailyForYear(1, 2023, "")), before);
+  auto activities = Must(store().ActivitiesInLocalYear(1, 2023));
+  EXPECT_EQ(before, core::SummarizeDays(activities, Categories()));
+}
+
+TEST_P(StoreContractTest, ChangedDateAndTypeMoveBetweenDaysYearsAndCategories) {
+  Activity a = MakeActivity(1, 1, "2024-12-31T23:59:00Z", "Ride", 10000);
+  Upsert(store(), {a}, At(1));
+  a.start_date_local = "2025-01-01T00:01:00Z";
+  a.type = "Run";
+  a.sport_type = "Run";
+  Refresh(a);
+  EXPECT_EQ(Upsert(store(), {a}, At(2)).updated, 1);
+  EXPECT_TRUE(Must(store().DailyForYear(1, 2024, "")).empty());
+  auto days = Must(store().DailyForYear(1, 2025, ""));
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].category, "running");
+  EXPECT_EQ(core::FormatDate(days[0].date), "2025-01-01");
+}
+
+// Random upserts (new, changed, unchanged, repeated) and archives across two
+// athletes and three years: after every step the stored daily totals equal
+// core::SummarizeDays over a model of what should be stored.
+TEST_P(StoreContractTest, DailyTotalsAlwaysEqualAFullRebuild) {
+  std::mt19937_64 rng(20261128);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const std::vector<std::string> types = {"Ride", "VirtualRide", "Run", "EBikeRide", "Walk", "Kitewing"};
+  const std::vector<std::string> times = {"00:00:00", "07:30:00", "12:00:00", "23:59:59"};
+  auto random_date = [&] {
+    const int month = 1 + pick(12);
+    const int day = pick(4) == 0 ? (month == 12 ? 31 : 1) : 1 + pick(28);
+    auto two = [](int v) { return (v < 10 ? "0" : "") + std::to_string(v); };
+    return std::to_string(2023 + pick(3)) + "-" + two(month) + "-" + two(day) + "T" + times[pick(4)] + "Z";
+  };
+  std::map<std::pair<int64_t, int64_t>, Activity> model;
+  int64_t next_id = 1;
+  for (int step = 0; step < 300; ++step) {
+    const int64_t athlete = 1 + pick(2);
+    std::vector<int64_t> existing;
+    for (const auto& [key, a] : model) {
+      if (key.first == athlete) existing.push_back(key.second);
+    }
+    if (pick(5) == 0 && !existing.empty()) {
+      std::vector<int64_t> ids = {existing[pick(static_cast<int>(existing.size()))], next_id + 1000};
+      auto n = Must(store().ArchiveActivities(Archive(athlete, ids, "property", step, 0)));
+      EXPECT_EQ(n, 1);
+      model.erase({athlete, ids[0]});
+    } else {
+      std::vector<Activity> batch;
+      for (int k = 1 + pick(5); k > 0; --k) {
+        Activity a;
+        if (!existing.empty() && pick(2) == 0) {
+          a = model.at({athlete, existing[pick(static_cast<int>(existing.size()))]});
+          if (pick(3) != 0) {
+            a.distance_m = 100.0 * pick(500) + 0.1 * pick(10);
+            if (pick(2) == 0) a.start_date_local = random_date();
+            if (pick(2) == 0) a.type = a.sport_type = types[pick(static_cast<int>(types.size()))];
+            Refresh(a);
+          }
+        } else {
+          a = MakeActivity(athlete, next_id++, random_date(), types[pick(static_cast<int>(types.size()))],
+                           1000.0 * pick(100) + 0.5);
+        }
+        batch.push_back(a);
+        model[{athlete, a.id}] = a;
+      }
+      Upsert(store(), batch, At(step, step % 3 == 0 ? step : 0));
+    }
+    for (int64_t who : {1, 2}) {
+      auto expected = Expected(model, who);
+      for (int year : {2023, 2024, 2025}) {
+        ASSERT_EQ(Must(store().DailyForYear(who, year, "")), expected[year])
+            << "step " << step << ", athlete " << who << ", year " << year;
+      }
+    }
+  }
+  auto expected = Expected(model, 1);
+  for (int year : {2023, 2024, 2025}) {
+    MustOk(store().RebuildYear(1, year));
+    EXPECT_EQ(Must(store().DailyForYear(1, year, "")), expected[year]);
+  }
+}
+
+// ---- athletes ----
+
+TEST_P(StoreContractTest, TwoAthletesAreIsolated) {
+  Activity a1 = MakeActivity(1, 77, "2024-08-08T08:00:00Z", "Ride", 1000);
+  Activity a2 = MakeActivity(2, 77, "2024-08-08T08:00:00Z", "Run", 2000);  // same id, other athlete
+  auto s = Upsert(store(), {a1, a2}, At(1, 3));
+  EXPECT_EQ(s.inserted, 2);
+  EXPECT_EQ(Must(store().GetActivity(1, 77)), a1);
+  EXPECT_EQ(Must(store().GetActivity(2, 77)), a2);
+  EXPECT_EQ(Must(store().DailyForYear(2, 2024, ""))[0].category, "running");
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {77}, "gone", 5, 0))), 1);
+  EXPECT_TRUE(Must(store().GetActivity(2, 77)).has_value());
+  EXPECT_EQ(Must(store().DailyForYear(2, 2024, "")).size(), 1u);
+}
+
+TEST_P(StoreContractTest, DeleteAthleteDataRemovesEverythingOfThatAthleteOnly) {
+  for (int64_t athlete : {1, 2}) {
+    Upsert(store(),
+           {MakeActivity(athlete, 1, "2024-01-02T08:00:00Z"), MakeActivity(athlete, 2, "2024-01-03T08:00:00Z")}, At(1));
+    ASSERT_EQ(Must(store().ArchiveActivities(Archive(athlete, {2}, "gone", 2, 0))), 1);
+    MustOk(store().SaveToken({athlete, "access", "refresh", 100, "activity:read_all"}));
+    MustOk(store().SaveGoals(athlete, 2024, "cycling", {{5000, "km", "main"}}));
+    MustOk(store().SaveCheckpoint("backfill:" + std::to_string(athlete) + ":2024-2024", "page=3"));
+  }
+  EXPECT_EQ(Must(store().DeleteAthleteData(1)), 1);
+  EXPECT_FALSE(Must(store().GetActivity(1, 1)).has_value());
+  EXPECT_TRUE(Must(store().DailyForYear(1, 2024, "")).empty());
+  EXPECT_TRUE(Must(store().YearsWithData(1)).empty());
+  EXPECT_FALSE(Must(store().LoadToken(1)).has_value());
+  EXPECT_FALSE(Must(store().LoadGoals(1, 2024, "cycling")).has_value());
+  EXPECT_FALSE(Must(store().LoadCheckpoint("backfill:1:2024-2024")).has_value());
+  // The other athlete keeps everything.
+  EXPECT_TRUE(Must(store().GetActivity(2, 1)).has_value());
+  EXPECT_EQ(Must(store().DailyForYear(2, 2024, "")).size(), 1u);
+  EXPECT_TRUE(Must(store().LoadToken(2)).has_value());
+  EXPECT_TRUE(Must(store().LoadGoals(2, 2024, "cycling")).has_value());
+  EXPECT_TRUE(Must(store().LoadCheckpoint("backfill:2:2024-2024")).has_value());
+  // The archived copy is gone too: the id can come back as a new insert.
+  EXPECT_EQ(Upsert(store(), {MakeActivity(1, 2, "2024-01-03T08:00:00Z")}, At(3, 0, 1)).inserted, 1);
+}
+
+// ---- tokens ----
+
+TEST_P(StoreContractTest, TokensRoundTripAndReplaceAtomically) {
+  EXPECT_FALSE(Must(store().LoadToken(0)).has_value());
+  EXPECT_FALSE(Must(store().LoadToken(42)).has_value());
+  ports::StoredToken t{42, "acc-1", "ref-1", 1700000000, "read,activity:read_all"};
+  MustOk(store().SaveToken(t));
+  auto only = Must(store().LoadToken(0));
+  ASSERT_TRUE(only.has_value());
+  EXPECT_EQ(only->athlete_id, 42);
+  EXPECT_EQ(only->access_token, "acc-1");
+  EXPECT_EQ(only->refresh_token, "ref-1");
+  EXPECT_EQ(only->expires_at_epoch_s, 1700000000);
+  EXPECT_EQ(only->scope, "read,activity:read_all");
+
+  MustOk(store().SaveToken({42, "acc-2", "ref-2", 1700003600, "read"}));
+  auto rotated = Must(store().LoadToken(42));
+  EXPECT_EQ(rotated->refresh_token, "ref-2");
+  EXPECT_EQ(rotated->scope, "read");
+
+  MustOk(store().SaveToken({7, "a", "r", 1, "s"}));
+  EXPECT_EQ(Must(store().AthletesWithTokens()), (std::vector<int64_t>{7, 42}));
+  auto ambiguous = store().LoadToken(0);
+  ASSERT_FALSE(ambiguous.has_value());
+  EXPECT_EQ(ambiguous.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ambiguous.error().message.find("ref-"), std::string::npos);  // no secret in the message
+  EXPECT_EQ(Must(store().LoadToken(7))->access_token, "a");
+
+  MustOk(store().DeleteToken(7));
+  EXPECT_EQ(Must(store().LoadToken(0))->athlete_id, 42);
+  MustOk(store().DeleteToken(7));  // deleting nothing is fine
+}
+
+// ---- rate budget ----
+
+TEST_P(StoreContractTest, RateBudgetStartsFromDefaultsAndPersists) {
+  core::RateBudgetState seen;
+  auto first = Must(store().UpdateRateBudget([&](core::RateBudgetState& s) {
+    seen = s;
+    s.used_15min += 1;
+    s.read_used_daily += 2;
+    s.window_start_epoch_s = 900;
+  }));
+  EXPECT_EQ(seen, core::RateBudgetState{});
+  EXPECT_EQ(first.used_15min, 1);
+  auto second = Must(store().UpdateRateBudget([](core::RateBudgetState& s) { s.used_15min += 1; }));
+  EXPECT_EQ(second.used_15min, 2);
+  EXPECT_EQ(second.read_used_daily, 2);
+  EXPECT_EQ(second.window_start_epoch_s, 900);
+  EXPECT_EQ(second.limit_daily, core::RateBudgetState{}.limit_daily);
+  auto unchanged = Must(store().UpdateRateBudget([](core::RateBudgetState&) {}));
+  EXPECT_EQ(unchanged, second);
+}
+
+// ---- checkpoints and run ids ----
+
+TEST_P(StoreContractTest, CheckpointsSaveLoadReplaceDelete) {
+  EXPECT_FALSE(Must(store().LoadCheckpoint("k")).has_value());
+  MustOk(store().SaveCheckpoint("k", "v1"));
+  MustOk(store().SaveCheckpoint("k", "v2"));
+  EXPECT_EQ(Must(store().LoadCheckpoint("k")), std::optional<std::string>("v2"));
+  MustOk(store().DeleteCheckpoint("k"));
+  EXPECT_FALSE(Must(store().LoadCheckpoint("k")).has_value());
+  MustOk(store().DeleteCheckpoint("never"));
+}
+
+TEST_P(StoreContractTest, CheckpointRidesWithThePage) {
+  UpsertOptions o = At(5, 1);
+  o.checkpoint = std::make_pair(std::string("backfill:1:2024-2024"), std::string("run=1;pages=1"));
+  Upsert(store(), {MakeActivity(1, 1, "2024-01-01T10:00:00Z")}, o);
+  EXPECT_EQ(Must(store().LoadCheckpoint("backfill:1:2024-2024")), std::optional<std::string>("run=1;pages=1"));
+  o.checkpoint->second = "run=1;pages=2";
+  Upsert(store(), {}, o);  // an empty page still records its progress
+  EXPECT_EQ(Must(store().LoadCheckpoint("backfill:1:2024-2024")), std::optional<std::string>("run=1;pages=2"));
+}
+
+TEST_P(StoreContractTest, RunIdsIncrease) {
+  int64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    int64_t id = Must(store().NextRunId());
+    EXPECT_GT(id, last);
+    last = id;
+  }
+}
+
+// ---- goals ----
+
+TEST_P(StoreContractTest, GoalsReplacedAtomicallyInOrder) {
+  EXPECT_FALSE(Must(store().LoadGoals(1, 2025, "cycling")).has_value());
+  std::vector<ports::Goal> goals = {{8000, "km", "stretch"}, {5000, "mi", ""}, {6000.5, "km", "base"}};
+  MustOk(store().SaveGoals(1, 2025, "cycling", goals));
+  EXPECT_EQ(Must(store().LoadGoals(1, 2025, "cycling")), std::optional(goals));
+  EXPECT_FALSE(Must(store().LoadGoals(1, 2025, "running")).has_value());
+  EXPECT_FALSE(Must(store().LoadGoals(1, 2024, "cycling")).has_value());
+  EXPECT_FALSE(Must(store().LoadGoals(2, 2025, "cycling")).has_value());
+
+  std::vector<ports::Goal> fewer = {{100, "mi", "x"}};
+  MustOk(store().SaveGoals(1, 2025, "cycling", fewer));
+  EXPECT_EQ(Must(store().LoadGoals(1, 2025, "cycling")), std::optional(fewer));
+  MustOk(store().SaveGoals(1, 2025, "cycling", {}));
+  auto cleared = Must(store().LoadGoals(1, 2025, "cycling"));
+  ASSERT_TRUE(cleared.has_value());  // set to nothing is not "never set"
+  EXPECT_TRUE(cleared->empty());
+}
+
+// ---- store ----
+
+TEST_P(StoreContractTest, MigrateIsIdempotentAndStoreIsWritable) {
+  const int version = Must(store().SchemaVersion());
+  EXPECT_GE(version, 1);
+  MustOk(store().Migrate());
+  EXPECT_EQ(Must(store().SchemaVersion()), version);
+  MustOk(store().CheckWritable());
+  MustOk(store().CheckWritable());
+}
+
+}  // namespace dl::contract
