@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 
 #include "adapters/files/config_file.h"
@@ -105,6 +106,8 @@ std::unique_ptr<ports::StravaApi> MakeStravaApi(const app::Config& config) {
   o.oauth_url = config.oauth_url;
   o.client_id = config.client_id;
   o.client_secret = config.client_secret;
+  o.total_timeout_ms = int64_t{config.timeout_s} * 1000;
+  o.connect_timeout_ms = std::min<int64_t>(o.total_timeout_ms, 5000);
   return std::make_unique<adapters::strava_http::StravaHttpClient>(o);
 }
 

@@ -1,0 +1,554 @@
+// StravaSession with in-memory fakes: token lifecycle, the shared rate
+// budget, waits and retries. The FakeClock jumps instead of sleeping, so
+// waits of hours cost nothing, and records every sleep target.
+#include "app/strava_session.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "fakes/event_log.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_strava_api.h"
+#include "fakes/in_memory_rate_budget_store.h"
+#include "fakes/in_memory_token_store.h"
+
+namespace dl::app {
+namespace {
+
+using fakes::EventLog;
+using fakes::FakeClock;
+using fakes::FakeStravaApi;
+using fakes::InMemoryRateBudgetStore;
+using fakes::InMemoryTokenStore;
+using Method = FakeStravaApi::Method;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// 2023-11-14T22:13:20Z. Its 15-minute window started at 22:00:00
+// (1699999200) and ends at 22:15:00; the UTC day ends at 1700006400.
+constexpr int64_t kNow = 1'700'000'000;
+constexpr int64_t kNextWindow = 1'700'000'100;
+constexpr int64_t kMidnight = 1'700'006'400;
+constexpr int64_t kAthlete = 4242;
+
+struct Waited {
+  WaitReason reason;
+  int64_t seconds_left;
+};
+
+class RecordingObserver : public SessionObserver {
+ public:
+  void OnWaitStart(WaitReason reason, int64_t until_epoch_s) override {
+    starts.push_back({reason, until_epoch_s});
+  }
+  void OnWait(WaitReason reason, int64_t seconds_left) override { waits.push_back({reason, seconds_left}); }
+  void OnRequest(const core::RateBudgetState& state, int64_t requests_sent) override {
+    budgets.push_back(state);
+    sent.push_back(requests_sent);
+  }
+  void OnRetry(const Error& error, int attempt, int64_t delay_ms) override {
+    retries.push_back({error.code, attempt, delay_ms});
+  }
+  struct Retry {
+    ErrorCode code;
+    int attempt;
+    int64_t delay_ms;
+  };
+  std::vector<std::pair<WaitReason, int64_t>> starts;
+  std::vector<Waited> waits;
+  std::vector<core::RateBudgetState> budgets;
+  std::vector<int64_t> sent;
+  std::vector<Retry> retries;
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  SessionTest() {
+    api_.SetAthleteId(kAthlete);
+    api_.SetActivities({fakes::MakeActivity(1, kAthlete, "2023-06-01T08:00:00Z"),
+                        fakes::MakeActivity(2, kAthlete, "2023-06-02T08:00:00Z")});
+  }
+
+  SessionOptions Options() const {
+    SessionOptions o;
+    o.rng_seed = 42;
+    o.window_grace_ms = 0;
+    return o;
+  }
+  StravaSession& Make(SessionOptions o) {
+    sessions_.push_back(
+        std::make_unique<StravaSession>(api_, tokens_, budget_, clock_, std::move(o), &observer_));
+    return *sessions_.back();
+  }
+  StravaSession& Make() { return Make(Options()); }
+
+  // A stored token that the fake server also considers current.
+  void StoreToken(const std::string& access, const std::string& refresh, int64_t expires_at) {
+    ASSERT_TRUE(tokens_.SaveToken(
+        ports::StoredToken{kAthlete, access, refresh, expires_at, "read,activity:read_all"}));
+    api_.SetAccessToken(access, expires_at);
+    api_.SetRefreshToken(refresh);
+    log_.Clear();
+  }
+  void FreshToken() { StoreToken("access-0", "refresh-0", kNow + 3600); }
+
+  // The budget as if `used` requests were already spent in this window.
+  void SpendWindow(int64_t used, int64_t read_used) {
+    core::RateBudgetState s;
+    s.window_start_epoch_s = kNextWindow - 900;
+    s.day_start_epoch_s = kMidnight - 86400;
+    s.used_15min = used;
+    s.used_daily = used;
+    s.read_used_15min = read_used;
+    s.read_used_daily = read_used;
+    budget_.set_state(s);
+  }
+
+  EventLog log_;
+  FakeClock clock_{kNow};
+  FakeStravaApi api_{clock_, &log_};
+  InMemoryTokenStore tokens_{&log_};
+  InMemoryRateBudgetStore budget_;
+  RecordingObserver observer_;
+  std::vector<std::unique_ptr<StravaSession>> sessions_;
+};
+
+// ---- tokens ----
+
+TEST_F(SessionTest, AFreshTokenIsUsedWithoutRefreshing) {
+  FreshToken();
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->size(), 2u);
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 0);
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{"ListActivities token=access-0 page=1"}));
+}
+
+TEST_F(SessionTest, RefreshesNearExpiryAndSavesTheRotationBeforeUsingIt) {
+  StoreToken("access-0", "refresh-0", kNow + 299);  // inside the 300 s margin
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
+                                "Refresh with=refresh-0",
+                                "SaveToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ListActivities token=access-1 page=1",
+                            }));
+  auto stored = tokens_.Get(kAthlete);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->refresh_token, "refresh-1");
+  EXPECT_EQ(stored->expires_at_epoch_s, kNow + 21600);
+  EXPECT_EQ(stored->scope, "read,activity:read_all") << "the scope survives a refresh";
+}
+
+TEST_F(SessionTest, AnExpiredTokenIsRefreshedToo) {
+  StoreToken("access-0", "refresh-0", kNow - 10);
+  ASSERT_TRUE(Make().GetActivity(1));
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 1);
+  EXPECT_LT(log_.IndexOf("SaveToken"), log_.IndexOf("GetActivity token=access-1"));
+}
+
+TEST_F(SessionTest, ARotationThatCannotBeSavedIsNeverUsed) {
+  StoreToken("access-0", "refresh-0", kNow + 10);
+  tokens_.FailNextSave(Error{ErrorCode::kIo, "disk full"});
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_THAT(r.error().message, HasSubstr("rotated"));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 0);
+}
+
+TEST_F(SessionTest, A401RefreshesOnceAndRetriesOnce) {
+  FreshToken();
+  api_.RevokeAccessToken();  // the stored token looks fresh but Strava refuses it
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
+                                "ListActivities token=access-0 page=1",
+                                "Refresh with=refresh-0",
+                                "SaveToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ListActivities token=access-1 page=1",
+                            }));
+}
+
+TEST_F(SessionTest, A401AfterTheRefreshIsReturnedWithAdvice) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kUnauthorized, 2, 401);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(r.error().message, HasSubstr("desirelines auth"));
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 1);
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 2);
+}
+
+TEST_F(SessionTest, InactiveApplicationIsReturnedAtOnce) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities,
+                Error{ErrorCode::kInactiveApp, "Strava says this API application is inactive"}, 5, 403);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInactiveApp);
+  EXPECT_EQ(r.error().message, "Strava says this API application is inactive");
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1);
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 0);
+  EXPECT_TRUE(clock_.Sleeps().empty());
+}
+
+TEST_F(SessionTest, MissingScopeIsReturnedAtOnceWithItsMessage) {
+  FreshToken();
+  const std::string says = "the athlete did not grant activity:read_all; run `desirelines auth`";
+  api_.FailNext(Method::kListActivities, Error{ErrorCode::kMissingScope, says}, 5, 401);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kMissingScope);
+  EXPECT_EQ(r.error().message, says);
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1);
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 0) << "a 401 for scope is not a stale token";
+}
+
+TEST_F(SessionTest, NotFoundPassesThrough) {
+  FreshToken();
+  auto r = Make().GetActivity(999);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(api_.Calls(Method::kGetActivity), 1);
+}
+
+TEST_F(SessionTest, SeedRefreshTokenIsRefreshedThenTheAthleteNamedThenStored) {
+  api_.SetRefreshToken("seed-token");
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token";
+  StravaSession& s = Make(o);
+  auto r = s.ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
+                                "Refresh with=seed-token",
+                                "GetAthlete token=access-1",
+                                "SaveToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ListActivities token=access-1 page=1",
+                            }));
+  EXPECT_EQ(s.AthleteId(), kAthlete);
+  EXPECT_EQ(s.RequestsSent(), 2) << "GET /athlete and the list count; the refresh does not";
+  EXPECT_EQ(budget_.state().used_15min, 2);
+}
+
+TEST_F(SessionTest, SeedWithAKnownAthleteNeedsNoAthleteCall) {
+  api_.SetRefreshToken("seed-token");
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token";
+  o.athlete_id = kAthlete;
+  auto id = Make(o).AthleteId();
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, kAthlete);
+  EXPECT_EQ(api_.Calls(Method::kGetAthlete), 0);
+  EXPECT_EQ(tokens_.Get(kAthlete)->refresh_token, "refresh-1");
+}
+
+TEST_F(SessionTest, AStoredTokenWinsOverTheSeed) {
+  FreshToken();
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token";
+  ASSERT_TRUE(Make(o).ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 0);
+}
+
+TEST_F(SessionTest, NoTokenAndNoSeedSaysWhatToRun) {
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(r.error().message, HasSubstr("desirelines auth"));
+  EXPECT_EQ(api_.ApiCalls(), 0);
+}
+
+TEST_F(SessionTest, ARefusedSeedIsExplainedWithoutShowingIt) {
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token-used-up";
+  auto r = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(r.error().message, HasSubstr("STRAVA_REFRESH_TOKEN"));
+  EXPECT_THAT(r.error().message, Not(HasSubstr("seed-token-used-up")));
+  EXPECT_EQ(tokens_.saves(), 0);
+}
+
+TEST_F(SessionTest, ATokenRotatedByAnotherProcessIsAdoptedNotRefreshedAgain) {
+  StoreToken("access-0", "refresh-0", kNow + 100);
+  StravaSession& b = Make();
+  ASSERT_TRUE(b.AthleteId());                              // b has read the old token
+  ASSERT_TRUE(Make().ListActivities(ports::ListQuery{}));  // a refreshes: refresh-0 is dead
+  ASSERT_EQ(api_.Calls(Method::kRefresh), 1);
+  auto r = b.ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 1) << "b took a's token from the store";
+}
+
+TEST_F(SessionTest, ExchangeCodeStoresTheTokensUnderTheAthlete) {
+  api_.SetValidCode("the-code", "read,activity:read_all");
+  StravaSession& s = Make();
+  auto set = s.ExchangeCode("the-code");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->athlete_id, kAthlete);
+  auto stored = tokens_.Get(kAthlete);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->access_token, set->access_token);
+  EXPECT_EQ(stored->refresh_token, set->refresh_token);
+  EXPECT_EQ(stored->scope, "read,activity:read_all");
+  EXPECT_TRUE(s.ListActivities(ports::ListQuery{}));
+}
+
+TEST_F(SessionTest, ExchangeCodeRetriesARefusedCodeOnceAfterTwoSeconds) {
+  api_.SetValidCode("the-code");
+  api_.FailNext(Method::kExchangeCode, ErrorCode::kUnauthorized, 1, 400);
+  auto set = Make().ExchangeCode("the-code");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(api_.Calls(Method::kExchangeCode), 2);
+  EXPECT_EQ(clock_.NowEpochS(), kNow + 2);
+  auto bad = Make().ExchangeCode("wrong-code");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kUnauthorized);
+  EXPECT_EQ(api_.Calls(Method::kExchangeCode), 4) << "one retry, not a loop";
+}
+
+// ---- the rate budget ----
+
+TEST_F(SessionTest, EveryRequestIsReservedAndItsHeadersObserved) {
+  FreshToken();
+  StravaSession& s = Make();
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.state().used_15min, 1);
+  EXPECT_EQ(budget_.state().read_used_15min, 1);
+  api_.SetRateHeaders(ports::RateLimitHeaders{600, 30000, 50, 700, 300, 15000, 40, 600, true});
+  ASSERT_TRUE(s.GetActivity(1));
+  core::RateBudgetState b = budget_.state();
+  EXPECT_EQ(b.limit_15min, 600);
+  EXPECT_EQ(b.used_15min, 50) << "the server saw more than we did: trust it";
+  EXPECT_EQ(b.read_used_daily, 600);
+  EXPECT_EQ(observer_.sent, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(observer_.budgets.back(), b);
+  EXPECT_EQ(s.Budget(), b);
+}
+
+TEST_F(SessionTest, NonReadRequestsCountOnlyInTheOverallBucket) {
+  StravaSession& s = Make();
+  auto id = s.CreateSubscription("https://cb.test/webhook", "verify");
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(s.CreateSubscription("https://cb.test/webhook", "verify").error().code, ErrorCode::kConflict);
+  auto subs = s.ListSubscriptions();
+  ASSERT_TRUE(subs);
+  ASSERT_EQ(subs->size(), 1u);
+  EXPECT_TRUE(s.DeleteSubscription(*id));
+  EXPECT_EQ(s.DeleteSubscription(*id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(budget_.state().used_15min, 5);
+  EXPECT_EQ(budget_.state().read_used_15min, 1) << "only the GET is a read";
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 0) << "subscriptions need no athlete token";
+}
+
+TEST_F(SessionTest, ASpentWindowWaitsUntilTheNextQuarterHourCountingDown) {
+  FreshToken();
+  SpendWindow(200, 100);
+  StravaSession& s = Make();
+  auto r = s.ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  std::vector<ports::Clock::TimePoint> sleeps = clock_.Sleeps();
+  ASSERT_EQ(sleeps.size(), 100u) << "one-second steps";
+  EXPECT_EQ(sleeps.front(), FakeClock::FromEpochSeconds(kNow + 1));
+  EXPECT_EQ(sleeps.back(), FakeClock::FromEpochSeconds(kNextWindow));
+  ASSERT_EQ(observer_.starts.size(), 1u);
+  EXPECT_EQ(observer_.starts[0], std::make_pair(WaitReason::kWindow, kNextWindow));
+  ASSERT_EQ(observer_.waits.size(), 100u);
+  EXPECT_EQ(observer_.waits.front().seconds_left, 100);
+  EXPECT_EQ(observer_.waits.back().seconds_left, 1);
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1) << "nothing sent while spent";
+  EXPECT_EQ(budget_.state().window_start_epoch_s, kNextWindow);
+  EXPECT_EQ(budget_.state().used_15min, 1);
+}
+
+TEST_F(SessionTest, ASpentReadBucketAlsoWaits) {
+  FreshToken();
+  SpendWindow(10, 100);
+  ASSERT_TRUE(Make().GetActivity(1));
+  EXPECT_EQ(clock_.NowEpochS(), kNextWindow);
+}
+
+TEST_F(SessionTest, TheWindowGraceDefersTheFirstRequestALittle) {
+  FreshToken();
+  SpendWindow(200, 100);
+  SessionOptions o = Options();
+  o.window_grace_ms = 2000;
+  ASSERT_TRUE(Make(o).ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(clock_.Sleeps().back(), FakeClock::FromEpochSeconds(kNextWindow + 2));
+}
+
+TEST_F(SessionTest, ASpentDayReturnsDailyRateLimitedWithTheRetryTime) {
+  FreshToken();
+  core::RateBudgetState spent;
+  spent.window_start_epoch_s = kNextWindow - 900;
+  spent.day_start_epoch_s = kMidnight - 86400;
+  spent.used_daily = 2000;
+  budget_.set_state(spent);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kDailyRateLimited);
+  EXPECT_THAT(r.error().message, HasSubstr("2023-11-15T00:00:00Z"));
+  EXPECT_THAT(r.error().message, HasSubstr("1 h 47 min"));
+  EXPECT_EQ(api_.ApiCalls(), 0);
+  EXPECT_TRUE(clock_.Sleeps().empty());
+}
+
+TEST_F(SessionTest, WaitForDailySleepsUntilUtcMidnight) {
+  FreshToken();
+  core::RateBudgetState spent;
+  spent.window_start_epoch_s = kNextWindow - 900;
+  spent.day_start_epoch_s = kMidnight - 86400;
+  spent.read_used_daily = 1000;
+  budget_.set_state(spent);
+  SessionOptions o = Options();
+  o.wait_for_daily = true;
+  StravaSession& s = Make(o);
+  auto r = s.ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(clock_.Sleeps().back(), FakeClock::FromEpochSeconds(kMidnight));
+  EXPECT_EQ(observer_.starts.at(0), std::make_pair(WaitReason::kDaily, kMidnight));
+  EXPECT_EQ(observer_.waits.front().seconds_left, kMidnight - kNow);
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1);
+}
+
+TEST_F(SessionTest, A429MarksTheWindowSpentAndWaitsInsteadOfHammering) {
+  FreshToken();
+  ports::RateLimitHeaders h{200, 2000, 201, 900, 100, 1000, 101, 800, true};
+  api_.FailNext(Method::kListActivities, ErrorCode::kRateLimited, 1, 429, h);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 2);
+  EXPECT_EQ(clock_.Sleeps().back(), FakeClock::FromEpochSeconds(kNextWindow));
+  EXPECT_EQ(observer_.starts.at(0).first, WaitReason::kWindow);
+  EXPECT_EQ(budget_.state().used_daily, 901) << "the 429's headers were merged, then one more request";
+}
+
+TEST_F(SessionTest, A429WithoutHeadersStillMarksTheWindowSpent) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kRateLimited, 1, 429);
+  ASSERT_TRUE(Make().ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 2);
+  EXPECT_EQ(clock_.NowEpochS(), kNextWindow);
+}
+
+TEST_F(SessionTest, ADaily429EndsTheCallWithTheRetryTime) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kDailyRateLimited, 1, 429);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kDailyRateLimited);
+  EXPECT_THAT(r.error().message, HasSubstr("2023-11-15T00:00:00Z"));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1);
+  EXPECT_GE(budget_.state().used_daily, budget_.state().limit_daily);
+}
+
+TEST_F(SessionTest, Endless429sGiveUpAfterTheBound) {
+  FreshToken();
+  SessionOptions o = Options();
+  o.max_rate_limit_waits = 3;
+  api_.FailNext(Method::kListActivities, ErrorCode::kRateLimited, 10, 429);
+  auto r = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kRateLimited);
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 4);
+  EXPECT_EQ(clock_.NowEpochS(), kNextWindow + 2 * 900) << "one window apart, never hammering";
+}
+
+TEST_F(SessionTest, TwoSessionsShareOneBudget) {
+  FreshToken();
+  core::RateBudgetState s;
+  s.window_start_epoch_s = kNextWindow - 900;
+  s.day_start_epoch_s = kMidnight - 86400;
+  s.read_limit_15min = 3;
+  budget_.set_state(s);
+  StravaSession& a = Make();
+  StravaSession& b = Make();
+  ASSERT_TRUE(a.GetActivity(1));
+  ASSERT_TRUE(b.GetActivity(1));
+  ASSERT_TRUE(a.GetActivity(1));
+  EXPECT_TRUE(clock_.Sleeps().empty());
+  ASSERT_TRUE(b.GetActivity(1));
+  EXPECT_EQ(clock_.NowEpochS(), kNextWindow) << "the fourth read waited for the next window";
+}
+
+// ---- transient faults ----
+
+TEST_F(SessionTest, TransientFaultsAreRetriedWithGrowingJitteredBackoff) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kTransient, 3, 503);
+  SessionOptions o = Options();
+  o.base_backoff_ms = 1000;
+  auto r = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 4);
+  ASSERT_EQ(observer_.retries.size(), 3u);
+  int64_t total_ms = 0;
+  for (int i = 0; i < 3; ++i) {
+    const auto& retry = observer_.retries[i];
+    int64_t cap = 1000LL << i;  // 1 s, 2 s, 4 s
+    EXPECT_EQ(retry.attempt, i + 1);
+    EXPECT_EQ(retry.code, ErrorCode::kTransient);
+    EXPECT_GE(retry.delay_ms, cap / 2) << i;
+    EXPECT_LE(retry.delay_ms, cap) << i;
+    total_ms += retry.delay_ms;
+  }
+  EXPECT_EQ(clock_.Now(), FakeClock::FromEpochSeconds(kNow) + std::chrono::milliseconds(total_ms));
+  EXPECT_EQ(observer_.starts.at(0).first, WaitReason::kBackoff);
+}
+
+TEST_F(SessionTest, TransientFaultsGiveUpAfterMaxAttempts) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kTransient, 10, 500);
+  SessionOptions o = Options();
+  o.max_attempts = 4;
+  o.base_backoff_ms = 500;
+  o.max_backoff_ms = 1000;
+  auto r = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(r.error().message, HasSubstr("gave up after 4 attempts"));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 4);
+  ASSERT_EQ(observer_.retries.size(), 3u);
+  for (const auto& retry : observer_.retries) EXPECT_LE(retry.delay_ms, 1000) << "capped";
+  EXPECT_EQ(budget_.state().used_15min, 4) << "every attempt counted";
+}
+
+TEST_F(SessionTest, TheSameSeedGivesTheSameJitter) {
+  FreshToken();
+  api_.FailNext(Method::kListActivities, ErrorCode::kTransient, 2, 500);
+  ASSERT_TRUE(Make().ListActivities(ports::ListQuery{}));
+  auto first = observer_.retries;
+  observer_.retries.clear();
+  api_.FailNext(Method::kListActivities, ErrorCode::kTransient, 2, 500);
+  ASSERT_TRUE(Make().ListActivities(ports::ListQuery{}));
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(observer_.retries.size(), 2u);
+  EXPECT_EQ(first[0].delay_ms, observer_.retries[0].delay_ms);
+  EXPECT_EQ(first[1].delay_ms, observer_.retries[1].delay_ms);
+}
+
+TEST_F(SessionTest, TransientRefreshFaultsAreRetriedWithoutSpendingTheBudget) {
+  StoreToken("access-0", "refresh-0", kNow);
+  api_.FailNext(Method::kRefresh, ErrorCode::kTransient, 2, 502);
+  ASSERT_TRUE(Make().ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 3);
+  EXPECT_EQ(budget_.state().used_15min, 1);
+}
+
+TEST_F(SessionTest, AnInterruptedWaitStopsTheCall) {
+  FreshToken();
+  SpendWindow(200, 100);
+  clock_.InterruptAfter(3);
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(r.error().message, HasSubstr("stopped while waiting"));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 0);
+}
+
+}  // namespace
+}  // namespace dl::app
