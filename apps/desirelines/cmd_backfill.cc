@@ -103,10 +103,11 @@ void PrintHuman(const app::BackfillReport& r, const app::BackfillOptions& o, con
 
 void PrintJson(const app::BackfillReport& r, const app::BackfillOptions& o, int exit_code) {
   std::printf("{\"ok\":%s,\"exit_code\":%d,\"dry_run\":%s,\"athlete_id\":%lld,\"run_id\":%lld,\"resumed\":%s,"
-              "\"list_requests\":%lld,\"pages\":%lld,\"years\":[",
+              "\"list_requests\":%lld,\"pages\":%lld,\"fetch_s\":%.3f,\"store_s\":%.3f,\"aggregate_s\":%.3f,\"years\":[",
               exit_code == 0 ? "true" : "false", exit_code, o.dry_run ? "true" : "false",
               static_cast<long long>(r.athlete_id), static_cast<long long>(r.run_id), r.resumed ? "true" : "false",
-              static_cast<long long>(r.list_requests), static_cast<long long>(r.pages));
+              static_cast<long long>(r.list_requests), static_cast<long long>(r.pages), r.fetch_s, r.store_s,
+              r.aggregate_s);
   for (size_t i = 0; i < r.years.size(); ++i) {
     const auto& y = r.years[i];
     std::printf("%s{\"year\":%d,\"found\":%lld,\"inserted\":%lld,\"updated\":%lld,\"unchanged\":%lld,\"removed\":%lld,"

@@ -172,7 +172,9 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
     q.before_epoch_s = range_before;
     q.page = 1;
     q.per_page = options.per_page;
+    auto fetch_start = std::chrono::steady_clock::now();
     auto page = source_.ListActivities(q);
+    report.fetch_s += SecondsSince(fetch_start);
     report.list_requests = source_.RequestsSent();
     if (!page) return std::unexpected(page.error());
     ++report.pages;
@@ -212,6 +214,7 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
         }
       }
     }
+    auto store_start = std::chrono::steady_clock::now();
     if (!options.dry_run) {
       // One transaction per year group; the checkpoint rides on the last one
       // (or on its own when the page held nothing of the requested years).
@@ -235,11 +238,13 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
         if (auto s = store_->SaveCheckpoint(key, cp.Encode()); !s) return s;
       }
     }
+    report.store_s += SecondsSince(store_start);
     double span = static_cast<double>(effective_end - range_after);
     double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range_after) / span : 1.0;
     observer_.OnPage(first_year, last_year, std::clamp(done ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found);
   }
 
+  auto aggregate_start = std::chrono::steady_clock::now();
   if (!options.dry_run) {
     for (int y = first_year; y <= last_year; ++y) {
       if (auto s = Reconcile(y, cp.run_id, cp.fence_epoch_s, YearOf(report, y)); !s) return s;
@@ -247,6 +252,7 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
     }
     if (auto s = store_->DeleteCheckpoint(key); !s) return s;
   }
+  report.aggregate_s += SecondsSince(aggregate_start);
   auto& first = YearOf(report, first_year);
   first.requests += source_.RequestsSent() - requests_before;
   first.duration_s += SecondsSince(t0);

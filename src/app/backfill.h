@@ -67,6 +67,10 @@ struct BackfillReport {
   std::vector<YearReport> years;
   int64_t list_requests = 0;
   int64_t pages = 0;
+  // Where the time went (seconds of wall time): fetching and parsing pages
+  // (including rate-limit waits), upserting them, reconciling and rebuilding
+  // the aggregates and files.
+  double fetch_s = 0, store_s = 0, aggregate_s = 0;
   std::optional<Error> stopped;  // set when the run stopped early (resumable)
 };
 
