@@ -19,7 +19,7 @@ cleanup() { [ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null; [ -n "${serve_
 trap cleanup EXIT INT TERM
 
 echo "== 1. Starting strava-sim (a faithful Strava API simulator; no internet needed)"
-"$bin/strava-sim" --listen 127.0.0.1:0 --generate 2026 --years "$first-$year" --per-year 250 \
+"$bin/strava-sim" --listen 127.0.0.1:0 --generate 2026 --years "$first-$year" --per-year 250 --until now \
   --client-id 12345 --client-secret demo-secret --refresh-token demo-refresh-token >"$sim_out" 2>"$demo/strava-sim.log" &
 sim_pid=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' "$sim_out" 2>/dev/null && break; sleep 0.1; done

@@ -1,4 +1,8 @@
 // The strava-sim command line (CLI11), kept in the library so it is tested.
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 #include "sim/simulator.h"
@@ -99,6 +103,8 @@ Result<ParsedArgs> ParseSimArgs(int argc, const char* const* argv) {
   file->excludes(seed);
   app.add_option("--years", years, "FIRST-LAST calendar years to generate");
   app.add_option("--per-year", o.generate.per_year, "Generated activities per year")->check(CLI::Range(0, 1000000));
+  std::string until;
+  app.add_option("--until", until, "Leave out generated activities after this time: now, or epoch seconds");
   app.add_option("--fault-rate", o.faults.rate, "Probability that an /api/v3 request is faulted")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--faults", kinds, "Fault kinds: 500,502,503,slow,reset,truncate");
@@ -122,6 +128,18 @@ Result<ParsedArgs> ParseSimArgs(int argc, const char* const* argv) {
   if (auto s = ApplyListen(listen, o); !s) return std::unexpected(s.error());
   if (auto s = ApplyPairs(rate, read_rate, years, o); !s) return std::unexpected(s.error());
   if (auto s = ApplyFaultKinds(kinds, o); !s) return std::unexpected(s.error());
+  if (until == "now") {
+    o.generate.until_epoch_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count();
+  } else if (!until.empty()) {
+    try {
+      size_t used = 0;
+      o.generate.until_epoch_s = std::stoll(until, &used);
+      if (used != until.size() || o.generate.until_epoch_s <= 0) throw std::invalid_argument(until);
+    } catch (const std::exception&) {
+      return Fail(ErrorCode::kInvalidArgument, "--until must be 'now' or positive epoch seconds, got '" + until + "'");
+    }
+  }
   return out;
 }
 

@@ -708,6 +708,7 @@ std::vector<GeneratedActivity> GenerateActivities(const GenerateOptions& options
     for (int i = 0; i < options.per_year; ++i) {
       Draft d = RandomDraft(options.seed, year, i, days);
       ApplySpecial(d, year, i);
+      if (options.until_epoch_s > 0 && d.start_utc > options.until_epoch_s) continue;
       drafts.push_back(std::move(d));
     }
   }

@@ -27,6 +27,9 @@ struct GenerateOptions {
   int first_year = 2019;
   int last_year = 2025;
   int per_year = 150;  // activities whose local start date falls in each year
+  // Leave out activities that start after this instant (0: none left out), so
+  // that the current year holds no activity in the future.
+  int64_t until_epoch_s = 0;
 };
 
 enum class FaultKind { kHttp500, kHttp502, kHttp503, kSlow, kReset, kTruncate };
