@@ -173,9 +173,10 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
     q.page = 1;
     q.per_page = options.per_page;
     auto fetch_start = std::chrono::steady_clock::now();
+    int64_t sent_before = source_.RequestsSent();
     auto page = source_.ListActivities(q);
     report.fetch_s += SecondsSince(fetch_start);
-    report.list_requests = source_.RequestsSent();
+    report.list_requests += source_.RequestsSent() - sent_before;  // retries included
     if (!page) return std::unexpected(page.error());
     ++report.pages;
     done = static_cast<int>(page->size()) < options.per_page;
