@@ -19,6 +19,10 @@ CommandRunner AddBackfillCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddAggregateCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddAuthCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddStatusCommand(CLI::App& parent, CommonFlags& common);
+CommandRunner AddReplayCommand(CLI::App& parent, CommonFlags& common);
+CommandRunner AddServeCommand(CLI::App& parent, CommonFlags& common);
+CommandRunner AddSubscriptionCommand(CLI::App& parent, CommonFlags& common);
+CommandRunner AddEventsCommand(CLI::App& parent, CommonFlags& common);  // cmd_events.cc
 
 }  // namespace dl::cli
 

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
     add(&dl::cli::AddAggregateCommand);
     add(&dl::cli::AddAuthCommand);
     add(&dl::cli::AddStatusCommand);
+    add(&dl::cli::AddServeCommand);
+    add(&dl::cli::AddReplayCommand);
+    add(&dl::cli::AddSubscriptionCommand);
+    add(&dl::cli::AddEventsCommand);
     for (auto& [sub, runner] : table) sub->footer(kFooter);
     try {
       app.parse(argc, argv);
