@@ -42,6 +42,39 @@ ls "$DESIRELINES_DATA_DIR/activities" | sed 's/^/                  /'
 echo "   requests the simulator served:"
 curl -s "$sim_url/_sim/stats" | sed 's/^/                  /'
 echo
-echo "== Next: run it again (everything unchanged, ~1 request per year range):"
-echo "   STRAVA_API_URL=$STRAVA_API_URL ... $bin/desirelines backfill --years $year"
-echo "   see README.md for serve, replay, subscriptions and the dashboard."
+echo "== Next (in another terminal, with the same environment):"
+echo "   $bin/desirelines backfill --years $year      # again: everything unchanged"
+echo "   $bin/desirelines status                       # store, athlete, rate budget"
+echo "   see README.md for replay, subscriptions, events and the configuration."
+echo
+echo "== 4. Serving the dashboard and the live pipeline"
+export STRAVA_VERIFY_TOKEN=demo-verify-token
+port="${DEMO_PORT:-8080}"
+serve_out="$demo/serve.out"
+start_serve() {
+  "$bin/desirelines" serve --listen "127.0.0.1:$port" >"$serve_out" 2>"$demo/serve.log" &
+  serve_pid=$!
+  for _ in $(seq 1 100); do grep -q '^listening on ' "$serve_out" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^listening on ' "$serve_out" || { echo "serve did not start (port $port busy? set DEMO_PORT); see $demo/serve.log"; exit 1; }
+}
+start_serve
+serve_url=$(sed -n 's/^listening on //p' "$serve_out")
+# Strava validates the callback with the verify token, then pushes events.
+sub_id=$("$bin/desirelines" subscription create --callback-url "$serve_url/webhook" --json | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+export STRAVA_SUBSCRIPTION_ID="$sub_id"
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+port="${serve_url##*:}"   # the same port again: the subscription's callback points there
+start_serve
+echo "   dashboard:     $serve_url/   (data API under $serve_url/api)"
+echo "   webhook:       $serve_url/webhook (subscription $sub_id)"
+echo "   the simulator now adds a ride every ${DEMO_EVERY:-20} s; watch the lines move (Ctrl-C stops)"
+end=$(( $(date +%s) + ${DEMO_SECONDS:-86400} ))
+n=0
+while [ "$(date +%s)" -lt "$end" ]; do
+  sleep "${DEMO_EVERY:-20}"
+  n=$((n + 1))
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  km=$(( 15 + (RANDOM % 60) ))
+  curl -s -X POST "$sim_url/_sim/activities" -d "{\"name\":\"Demo ride $n\",\"sport_type\":\"Ride\",\"type\":\"Ride\",\"distance\":${km}000,\"moving_time\":$((km * 140)),\"start_date\":\"$now\",\"start_date_local\":\"$now\",\"utc_offset\":0}" >/dev/null
+  echo "   + $now: the simulator created a $km km ride; Strava pushed the webhook to serve"
+done

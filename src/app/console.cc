@@ -60,7 +60,8 @@ void ConsoleReporter::OnPage(int first_year, int last_year, double fraction, int
                 static_cast<long long>(std::max<int64_t>(0, budget_.read_limit_15min - budget_.read_used_15min)),
                 static_cast<long long>(std::max<int64_t>(0, budget_.read_limit_daily - budget_.read_used_daily)),
                 eta.c_str());
-  Draw(buf, false);
+  // Off a terminal, the finished range's line is always printed.
+  Draw(buf, !tty_ && fraction >= 1.0);
 }
 
 void ConsoleReporter::OnRangeDone(int, int) {
