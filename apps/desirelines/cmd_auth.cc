@@ -177,3 +177,35 @@ CommandRunner AddStatusCommand(CLI::App& parent, CommonFlags& common) {
 }
 
 }  // namespace dl::cli
+
+namespace dl::cli {
+namespace {
+
+int RunMigrate(const CommonFlags& common) {
+  auto config = LoadConfig(common);
+  if (!config) return ReportError(config.error(), common.json);
+  auto categories = LoadCategories(*config);
+  if (!categories) return ReportError(categories.error(), common.json);
+  auto store = OpenStore(*config, *categories, /*migrate=*/true);
+  if (!store) return ReportError(store.error(), common.json);
+  if (auto s = (*store)->Migrate(); !s) return ReportError(s.error(), common.json);
+  auto version = (*store)->SchemaVersion();
+  if (!version) return ReportError(version.error(), common.json);
+  if (common.json) {
+    std::printf("{\"ok\":true,\"schema_version\":%d}\n", *version);
+  } else {
+    std::printf("store schema is at version %d\n", *version);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+CommandRunner AddMigrateCommand(CLI::App& parent, CommonFlags& common) {
+  auto* sub = parent.add_subcommand("migrate", "Apply the store's pending schema migrations (PostgreSQL needs this "
+                                               "explicitly; SQLite migrates on open)");
+  AddCommonFlags(*sub, common);
+  return [&common] { return RunMigrate(common); };
+}
+
+}  // namespace dl::cli

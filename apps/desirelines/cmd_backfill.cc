@@ -253,7 +253,7 @@ int RunAggregate(const std::vector<int>& years, const std::string& sports_spec, 
 void AddCommonFlags(CLI::App& sub, CommonFlags& common) {
   sub.add_option("--config", common.config_file, "configuration file (TOML)");
   sub.add_option("--data-dir", common.data_dir, "data directory (default ./desirelines-data)");
-  sub.add_option("--store", common.store, "store URL: sqlite:PATH (default DATA_DIR/desirelines.db)");
+  sub.add_option("--store", common.store, "store URL: sqlite:PATH (default DATA_DIR/desirelines.db) or postgresql://USER@HOST:PORT/DB");
   sub.add_flag("--json", common.json, "print one machine-readable JSON summary");
   sub.add_flag("--verbose,-v", common.verbose, "more detail");
 }

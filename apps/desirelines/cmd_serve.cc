@@ -149,6 +149,8 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
   po.inserter_threads = threads;
   po.run_aggregator = aggregator;
   po.inserter.windows.window_scale = config->rate_window_scale;
+  po.inserter.lease_s = config->lease_s;
+  po.aggregator.lease_s = config->lease_s;
   po.inserter.on_deauthorize = *on_deauth;
   po.inserter.log = Log;
   po.aggregator.today = [&today](int64_t athlete) { return today(athlete); };

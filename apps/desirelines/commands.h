@@ -21,6 +21,7 @@ CommandRunner AddAuthCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddStatusCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddReplayCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddServeCommand(CLI::App& parent, CommonFlags& common);
+CommandRunner AddMigrateCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddSubscriptionCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddEventsCommand(CLI::App& parent, CommonFlags& common);  // cmd_events.cc
 

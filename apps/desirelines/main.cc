@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     add(&dl::cli::AddAggregateCommand);
     add(&dl::cli::AddAuthCommand);
     add(&dl::cli::AddStatusCommand);
+    add(&dl::cli::AddMigrateCommand);
     add(&dl::cli::AddServeCommand);
     add(&dl::cli::AddReplayCommand);
     add(&dl::cli::AddSubscriptionCommand);

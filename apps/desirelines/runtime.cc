@@ -10,6 +10,7 @@
 
 #include "adapters/files/config_file.h"
 #include "adapters/files/sports_file.h"
+#include "adapters/postgres/postgres_store.h"
 #include "adapters/sqlite/sqlite_store.h"
 #include "adapters/strava_http/strava_http_client.h"
 #include "adapters/system/system_clock.h"
@@ -86,10 +87,17 @@ bool StoreExists(const app::Config& config) {
   return path.empty() || std::filesystem::exists(path);
 }
 
-Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories) {
+Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories,
+                                                bool migrate) {
   std::string path = config.SqlitePath();
   if (path.empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "this build opens only sqlite: stores");
+    // PostgreSQL: migrations run explicitly (`desirelines migrate`) and are
+    // checked here.
+    adapters::postgres::OpenOptions options;
+    options.migrate = migrate;
+    auto pg = adapters::postgres::PostgresStore::Open(config.StoreUrl(), categories, options);
+    if (!pg) return std::unexpected(pg.error());
+    return std::unique_ptr<ports::Store>(std::move(*pg));
   }
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();

@@ -44,7 +44,10 @@ Result<app::Config> LoadConfig(const CommonFlags& flags);
 Result<core::SportCategories> LoadCategories(const app::Config& config);
 
 // Opens (creating when needed) the store at config.StoreUrl().
-Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories);
+// SQLite migrates on open (the embedded default); PostgreSQL only when
+// `migrate` is true (desirelines migrate), otherwise it checks the version.
+Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories,
+                                                bool migrate = false);
 // True when the configured SQLite file exists (postgres: always true).
 bool StoreExists(const app::Config& config);
 

@@ -25,6 +25,7 @@ const std::vector<std::pair<std::string, std::string>> kEnvKeys = {
     {"DESIRELINES_RATE_WINDOW_SCALE", "rate.window_scale"},
     {"DESIRELINES_ON_DEAUTHORIZE", "pipeline.on_deauthorize"},
     {"STRAVA_TIMEOUT_S", "strava.timeout_s"},
+    {"DESIRELINES_LEASE_S", "pipeline.lease_s"},
 };
 
 bool IsHttpUrl(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
@@ -70,6 +71,13 @@ Status ApplyNumbers(const ConfigMap& m, Config& c) {
     auto r = std::from_chars(v.data(), v.data() + v.size(), c.timeout_s);
     if (r.ec != std::errc{} || r.ptr != v.data() + v.size() || c.timeout_s < 1 || c.timeout_s > 600) {
       return Fail(ErrorCode::kInvalidArgument, "strava.timeout_s must be a whole number of seconds from 1 to 600");
+    }
+  }
+  if (auto it = m.find("pipeline.lease_s"); it != m.end() && !it->second.empty()) {
+    const auto& v = it->second;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), c.lease_s);
+    if (r.ec != std::errc{} || r.ptr != v.data() + v.size() || c.lease_s < 2 || c.lease_s > 86400) {
+      return Fail(ErrorCode::kInvalidArgument, "pipeline.lease_s must be a whole number of seconds from 2 to 86400");
     }
   }
   if (auto it = m.find("rate.window_scale"); it != m.end() && !it->second.empty()) {
@@ -156,6 +164,11 @@ Result<Config> ResolveConfig(const ConfigMap& file, const ConfigMap& env, const 
   if (c.data_dir.empty()) return Fail(ErrorCode::kInvalidArgument, "data_dir must not be empty");
   if (c.webhook_path.empty() || c.webhook_path[0] != '/') {
     return Fail(ErrorCode::kInvalidArgument, "serve.webhook_path must start with '/'");
+  }
+  if (c.lease_s <= 2 * int64_t{c.timeout_s}) {
+    // A claimed event's lease is renewed at half its length, so one Strava
+    // request (bounded by the timeout) must fit in half of it.
+    return Fail(ErrorCode::kInvalidArgument, "pipeline.lease_s must be more than twice strava.timeout_s");
   }
   if (c.on_deauthorize != "delete" && c.on_deauthorize != "keep") {
     return Fail(ErrorCode::kInvalidArgument, "pipeline.on_deauthorize must be 'delete' or 'keep'");

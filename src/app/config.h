@@ -32,6 +32,7 @@ struct Config {
   double rate_window_scale = 1.0;  // testing aid: strava-sim --window-scale
   std::string on_deauthorize = "delete";  // delete | keep
   int timeout_s = 30;          // per Strava request, connect included
+  int64_t lease_s = 120;       // a claimed pipeline event is invisible to other workers this long
 
   std::string StoreUrl() const;       // store, or the default under data_dir
   std::string SqlitePath() const;     // path part of a sqlite: URL ("" otherwise)

@@ -25,10 +25,12 @@ struct WebhookEvent {
   std::string updates_json = "{}";  // the updates object as received
 
   bool IsDeauthorization() const { return object_type == "athlete" && authorized == false; }
-  // Strava's retries of one event share object, aspect and event_time.
+  // Strava's retries of one event share object, aspect, event_time and the
+  // updates; two different updates of one activity within the same second
+  // are two events.
   std::string DedupKey() const {
     return object_type + ":" + std::to_string(object_id) + ":" + aspect_type + ":" + std::to_string(event_time) +
-           ":" + std::to_string(owner_id);
+           ":" + std::to_string(owner_id) + ":" + updates_json;
   }
   bool operator==(const WebhookEvent&) const = default;
 };

@@ -20,6 +20,7 @@
 #include "core/aggregates.h"
 #include "core/rate_budget.h"
 #include "core/result.h"
+#include "ports/event_queue.h"
 
 namespace dl::ports {
 
@@ -140,13 +141,66 @@ class GoalStore {
                            const std::vector<Goal>& goals) = 0;
 };
 
-// The whole store, as the app layer receives it.
+// ---- Live pipeline (app/inserter, app/aggregator) ----
+
+// The fields a webhook `update` event carries, applied at once, before the
+// refresh fetch brings the whole activity. nullopt leaves the stored value.
+struct ActivityPatch {
+  int64_t athlete_id = 0;
+  int64_t id = 0;
+  std::optional<std::string> name;        // updates.title
+  // updates.type (a legacy type such as "Run"): written to both type and
+  // sport_type, so that the category follows at once; the refresh brings
+  // the exact sport_type.
+  std::optional<std::string> type;
+  std::optional<bool> is_private;         // updates.private
+  std::optional<std::string> visibility;  // updates.visibility
+  int64_t now_epoch_s = 0;                // stamps webhook_changed_at (backfill fencing)
+  std::vector<int64_t> ack_events;        // as UpsertOptions::ack_events
+};
+
+// An (athlete, local year) whose daily totals changed since its yearly files
+// were last written.
+struct DirtyYear {
+  int64_t athlete_id = 0;
+  int year = 0;
+  int64_t generation = 0;  // changes with every new mark of the year
+  bool operator==(const DirtyYear&) const = default;
+};
+
+class PipelineStore {
+ public:
+  virtual ~PipelineStore() = default;
+  // Applies the patch to the stored activity in one transaction: category
+  // recomputed, touched days recomputed, webhook_changed_at = now, the
+  // content hash updated (so that a refresh bringing the pre-patch data is
+  // written, not taken as unchanged), ack_events completed. Returns false
+  // when the activity is not stored (the events are still completed).
+  virtual Result<bool> PatchActivity(const ActivityPatch& patch) = 0;
+  // Every mutation that changes daily totals (upsert, patch, archive,
+  // athlete deletion) marks the (athlete, year)s it touched as dirty in its
+  // own transaction. Claim leases up to `max` dirty years that no other
+  // worker holds (until now + lease_s).
+  virtual Result<std::vector<DirtyYear>> ClaimDirtyYears(int max, int64_t now_epoch_s, int64_t lease_s) = 0;
+  // After their files are written: clears each year whose generation is
+  // still the claimed one; a year marked again meanwhile stays dirty and is
+  // released for the next claim.
+  virtual Status CompleteDirtyYears(std::span<const DirtyYear> years) = 0;
+};
+
+// The whole store, as the app layer receives it. The live pipeline's queue
+// lives in it (EventQueue), so that an event completes in the transaction
+// that applies its effect (UpsertOptions/ArchiveRequest/ActivityPatch
+// ack_events). DeleteAthleteData also drops the athlete's queued and
+// dead-lettered events and marks their years dirty.
 class Store : public ActivityStore,
               public AggregateStore,
               public TokenStore,
               public RateBudgetStore,
               public CheckpointStore,
-              public GoalStore {
+              public GoalStore,
+              public EventQueue,
+              public PipelineStore {
  public:
   ~Store() override = default;
   virtual Status Migrate() = 0;                 // applies pending migrations

@@ -653,11 +653,12 @@ TEST_F(AggregatorTest, AFailedWriteKeepsTheYearForLater) {
 class PipelineTest : public InserterTest {
  protected:
   std::unique_ptr<Pipeline> MakePipeline(int threads,
-                                         std::chrono::milliseconds aggregate_every = std::chrono::milliseconds(5)) {
+                                         std::chrono::milliseconds aggregate_every = std::chrono::milliseconds(5),
+                                         std::chrono::milliseconds idle_poll = std::chrono::milliseconds(20)) {
     PipelineOptions o;
     o.inserter_threads = threads;
     o.inserter = options_;
-    o.idle_poll = std::chrono::milliseconds(20);
+    o.idle_poll = idle_poll;
     o.aggregate_every = aggregate_every;
     o.aggregator.categories = {"cycling", "running"};
     PipelinePorts ports{queue_, store_, store_, store_, tokens_, budget_, clock_,
@@ -727,6 +728,19 @@ TEST_F(PipelineTest, StopIsGracefulAndTheLastChangesReachTheFiles) {
   EXPECT_EQ(store_.DirtyCount(), 0u);
   EXPECT_EQ(DistanceMmOn(*output_.Get(2023, "cycling"), "2023-06-01"), 12'000'000);
   pipeline->Stop();  // idempotent
+}
+
+TEST_F(PipelineTest, AnEnqueueThroughTheWakingQueueStartsTheWorkAtOnce) {
+  api_.UpsertActivity(MakeActivity(8, kAthlete, "2023-06-01T08:00:00Z"));
+  // Idle workers would look again only in an hour: only Wake() can start them.
+  auto pipeline = MakePipeline(2, std::chrono::milliseconds(5), std::chrono::hours(1));
+  WakingEventQueue intake_queue(queue_, [&] { pipeline->Wake(); });
+  pipeline->Start();
+  std::vector<core::WebhookEvent> events{Event("create", 8, kNow)};
+  ASSERT_TRUE(intake_queue.EnqueueBatch(events, kNow));
+  ASSERT_TRUE(Eventually([&] { return Pending() == 0; }));
+  EXPECT_TRUE(Stored(8));
+  pipeline->Stop();
 }
 
 }  // namespace

@@ -611,6 +611,264 @@ TEST_P(StoreContractTest, GoalsReplacedAtomicallyInOrder) {
   EXPECT_TRUE(cleared->empty());
 }
 
+// ---- event queue (the live pipeline) ----
+
+namespace {
+
+core::WebhookEvent QueueEvent(const std::string& aspect, int64_t object_id, int64_t event_time,
+                              int64_t owner_id = 1) {
+  core::WebhookEvent e;
+  e.object_type = "activity";
+  e.object_id = object_id;
+  e.aspect_type = aspect;
+  e.owner_id = owner_id;
+  e.subscription_id = 77;
+  e.event_time = event_time;
+  return e;
+}
+
+std::vector<ports::EnqueueOutcome> Enqueue(ports::Store& s, std::vector<core::WebhookEvent> events, int64_t now) {
+  return Must(s.EnqueueBatch(events, now));
+}
+
+std::vector<int64_t> SeqsOf(const std::vector<ports::QueuedEvent>& events) {
+  std::vector<int64_t> seqs;
+  for (const auto& e : events) seqs.push_back(e.seq);
+  return seqs;
+}
+
+std::set<std::pair<int64_t, int>> Years(const std::vector<ports::DirtyYear>& dirty) {
+  std::set<std::pair<int64_t, int>> out;
+  for (const auto& d : dirty) out.insert({d.athlete_id, d.year});
+  return out;
+}
+
+}  // namespace
+
+TEST_P(StoreContractTest, QueueRoundTripsEveryFieldAndDeduplicates) {
+  core::WebhookEvent update = QueueEvent("update", 5, 1000);
+  update.title = "Caf\xC3\xA9 \"loop\"";
+  update.type = "Run";
+  update.is_private = true;
+  update.visibility = "only_me";
+  update.updates_json = R"({"title":"Café \"loop\"","type":"Run","private":"true","visibility":"only_me"})";
+  core::WebhookEvent deauth;
+  deauth.object_type = "athlete";
+  deauth.object_id = 9;
+  deauth.aspect_type = "update";
+  deauth.owner_id = 9;
+  deauth.event_time = 1001;
+  deauth.authorized = false;
+  deauth.updates_json = R"({"authorized":"false"})";
+  using ports::EnqueueOutcome;
+  EXPECT_EQ(Enqueue(store(), {update, deauth, update}, 5000),
+            (std::vector{EnqueueOutcome::kQueued, EnqueueOutcome::kQueued, EnqueueOutcome::kDuplicate}));
+  EXPECT_EQ(Enqueue(store(), {deauth}, 5001), std::vector{EnqueueOutcome::kDuplicate});  // a Strava retry
+  core::WebhookEvent later = update;
+  later.event_time = 1002;  // another event of the same object
+  EXPECT_EQ(Enqueue(store(), {later}, 5002), std::vector{EnqueueOutcome::kQueued});
+  EXPECT_EQ(Must(store().PendingCount()), 3);
+  auto pending = Must(store().ListEvents(false, 10));
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_LT(pending[0].seq, pending[1].seq);
+  EXPECT_LT(pending[1].seq, pending[2].seq);
+  EXPECT_EQ(pending[0].event, update);
+  EXPECT_EQ(pending[1].event, deauth);
+  EXPECT_EQ(pending[0].attempts, 0);
+  EXPECT_EQ(pending[0].received_at, 5000);
+  EXPECT_EQ(pending[0].available_at, 5000);
+  EXPECT_EQ(pending[0].last_error, "");
+  EXPECT_EQ(Must(store().ListEvents(false, 2)).size(), 2u);
+  EXPECT_TRUE(Must(store().ListEvents(true, 10)).empty());
+}
+
+TEST_P(StoreContractTest, ClaimLeasesOldestFirstAndRedeliversAfterTheLease) {
+  Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("create", 2, 2), QueueEvent("create", 3, 3)}, 100);
+  auto first = Must(store().Claim(2, 100, 60));
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].event.object_id, 1);
+  EXPECT_EQ(first[1].event.object_id, 2);
+  EXPECT_EQ(first[0].attempts, 1);
+  EXPECT_EQ(first[0].available_at, 160);
+  auto second = Must(store().Claim(10, 101, 60));  // leased until 161
+  ASSERT_EQ(second.size(), 1u);  // the leased ones are invisible
+  EXPECT_EQ(second[0].event.object_id, 3);
+  EXPECT_TRUE(Must(store().Claim(10, 159, 60)).empty());
+  // The worker died: after the lease the events come back, attempts counted.
+  auto again = Must(store().Claim(10, 160, 60));
+  EXPECT_EQ(SeqsOf(again), SeqsOf(first));
+  EXPECT_EQ(again[0].attempts, 2);
+  EXPECT_EQ(Must(store().PendingCount()), 3);  // leased events are still pending
+}
+
+TEST_P(StoreContractTest, AckCompletesAndToleratesRepeatsAndUnknownSeqs) {
+  Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("create", 2, 2)}, 100);
+  auto claimed = Must(store().Claim(10, 100, 60));
+  std::vector<int64_t> first{claimed[0].seq, 987654};
+  MustOk(store().Ack(first));
+  MustOk(store().Ack(first));  // a redelivered event may be acked twice
+  EXPECT_EQ(Must(store().PendingCount()), 1);
+  EXPECT_EQ(SeqsOf(Must(store().Claim(10, 1000, 60))), std::vector<int64_t>{claimed[1].seq});
+  MustOk(store().Ack({}));
+}
+
+TEST_P(StoreContractTest, RetryKeepsTheErrorAndDeadLetterMovesTheEvent) {
+  Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("create", 2, 2)}, 100);
+  auto claimed = Must(store().Claim(10, 100, 60));
+  ASSERT_EQ(claimed.size(), 2u);
+  MustOk(store().Retry(claimed[0].seq, "HTTP 503", 130));
+  EXPECT_TRUE(Must(store().Claim(10, 129, 60)).empty());
+  auto retried = Must(store().Claim(10, 130, 60));
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].last_error, "HTTP 503");
+  EXPECT_EQ(retried[0].attempts, 2);
+  MustOk(store().DeadLetter(claimed[1].seq, "forbidden", 140));
+  EXPECT_EQ(Must(store().PendingCount()), 1);
+  auto dead = Must(store().ListEvents(true, 10));
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].seq, claimed[1].seq);
+  EXPECT_EQ(dead[0].last_error, "forbidden");
+  EXPECT_EQ(dead[0].attempts, 1);
+  EXPECT_EQ(dead[0].event, claimed[1].event);
+  auto unknown = store().Retry(987654, "x", 1);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  auto gone = store().DeadLetter(claimed[1].seq, "again", 150);  // no longer pending
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, RedriveReturnsDeadLettersWithTheirSeqAndAFreshAllowance) {
+  Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("create", 2, 2), QueueEvent("create", 3, 3)}, 100);
+  auto claimed = Must(store().Claim(10, 100, 60));
+  for (const auto& e : claimed) MustOk(store().DeadLetter(e.seq, "gave up", 110));
+  EXPECT_EQ(Must(store().Redrive(claimed[1].seq, 200)), 1);
+  auto redriven = Must(store().Claim(10, 200, 60));
+  ASSERT_EQ(redriven.size(), 1u);
+  EXPECT_EQ(redriven[0].seq, claimed[1].seq);
+  EXPECT_EQ(redriven[0].attempts, 1);  // 0 after the redrive, 1 once claimed
+  EXPECT_EQ(redriven[0].event, claimed[1].event);
+  auto unknown = store().Redrive(claimed[1].seq, 200);  // not a dead letter any more
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Must(store().Redrive(std::nullopt, 300)), 2);
+  EXPECT_TRUE(Must(store().ListEvents(true, 10)).empty());
+  EXPECT_EQ(Must(store().PendingCount()), 3);
+  // The dedup keys stay known: a Strava retry of a re-driven event is a duplicate.
+  EXPECT_EQ(Enqueue(store(), {QueueEvent("create", 1, 1)}, 300), std::vector{ports::EnqueueOutcome::kDuplicate});
+}
+
+TEST_P(StoreContractTest, EventsCompleteInTheTransactionOfTheirEffect) {
+  Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("delete", 2, 2), QueueEvent("update", 1, 3)}, 100);
+  auto claimed = Must(store().Claim(10, 100, 60));
+  ASSERT_EQ(claimed.size(), 3u);
+  UpsertOptions upsert = At(101, 0, 0, true);
+  upsert.ack_events = {claimed[0].seq};
+  Upsert(store(), {MakeActivity(1, 1, "2024-05-01T08:00:00Z"), MakeActivity(1, 2, "2024-05-02T08:00:00Z")}, upsert);
+  EXPECT_EQ(Must(store().PendingCount()), 2);
+  auto archive = Archive(1, {2}, "delete webhook confirmed", 102, 0);
+  archive.ack_events = {claimed[1].seq};
+  EXPECT_EQ(Must(store().ArchiveActivities(archive)), 1);
+  EXPECT_EQ(Must(store().PendingCount()), 1);
+  ports::ActivityPatch patch;
+  patch.athlete_id = 1;
+  patch.id = 1;
+  patch.name = "Renamed";
+  patch.now_epoch_s = 103;
+  patch.ack_events = {claimed[2].seq};
+  EXPECT_TRUE(Must(store().PatchActivity(patch)));
+  EXPECT_EQ(Must(store().PendingCount()), 0);
+  // Acks of events already completed change nothing and fail nothing.
+  UpsertOptions again = At(104, 0, 0, true);
+  again.ack_events = {claimed[0].seq};
+  EXPECT_EQ(Upsert(store(), {MakeActivity(1, 3, "2024-05-03T08:00:00Z")}, again).inserted, 1);
+}
+
+TEST_P(StoreContractTest, PatchAppliesTheWebhookFieldsAtOnce) {
+  Activity a = MakeActivity(1, 1, "2024-05-01T08:00:00Z", "Ride", 20000);
+  Upsert(store(), {a}, At(10));
+  ports::ActivityPatch patch;
+  patch.athlete_id = 1;
+  patch.id = 1;
+  patch.name = "Evening run";
+  patch.type = "Run";
+  patch.is_private = false;
+  patch.visibility = "everyone";
+  patch.now_epoch_s = 500;
+  EXPECT_TRUE(Must(store().PatchActivity(patch)));
+  auto stored = Must(store().GetActivity(1, 1));
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->name, "Evening run");
+  EXPECT_EQ(stored->type, "Run");
+  EXPECT_EQ(stored->sport_type, "Run");
+  EXPECT_FALSE(stored->is_private);
+  EXPECT_EQ(stored->visibility, "everyone");
+  EXPECT_EQ(stored->distance_m, a.distance_m);  // the rest is untouched
+  EXPECT_EQ(stored->raw_json, a.raw_json);
+  auto days = Must(store().DailyForYear(1, 2024, ""));
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].category, "running");
+  EXPECT_EQ(days, core::SummarizeDays(Must(store().ActivitiesInLocalYear(1, 2024)), Categories()));
+  // Stamped as a webhook change: a backfill that started before is fenced.
+  EXPECT_EQ(Upsert(store(), {a}, At(600, 0, 400)).fenced, 1);
+  // A refresh that brings the pre-patch data is a change, not "unchanged".
+  EXPECT_EQ(Upsert(store(), {a}, At(700, 0, 0, true)).updated, 1);
+  EXPECT_EQ(Must(store().GetActivity(1, 1)), a);
+  EXPECT_EQ(Must(store().DailyForYear(1, 2024, ""))[0].category, "cycling");
+  patch.id = 404;
+  EXPECT_FALSE(Must(store().PatchActivity(patch)));
+}
+
+TEST_P(StoreContractTest, ChangesMarkTheirYearsDirtyForTheAggregator) {
+  EXPECT_TRUE(Must(store().ClaimDirtyYears(10, 100, 60)).empty());
+  Upsert(store(), {MakeActivity(1, 1, "2023-12-31T23:00:00Z"), MakeActivity(2, 2, "2024-01-01T08:00:00Z")}, At(1));
+  auto claimed = Must(store().ClaimDirtyYears(10, 100, 60));
+  EXPECT_EQ(Years(claimed), (std::set<std::pair<int64_t, int>>{{1, 2023}, {2, 2024}}));
+  EXPECT_TRUE(Must(store().ClaimDirtyYears(10, 159, 60)).empty());  // leased
+  MustOk(store().CompleteDirtyYears(claimed));
+  EXPECT_TRUE(Must(store().ClaimDirtyYears(10, 1000, 60)).empty());  // cleared
+
+  // A change after the claim: completing the old generation releases the
+  // year for the next claim instead of clearing it.
+  Activity moved = MakeActivity(1, 1, "2024-02-01T08:00:00Z");
+  Upsert(store(), {moved}, At(2));  // leaves 2023, enters 2024
+  claimed = Must(store().ClaimDirtyYears(10, 1000, 60));
+  EXPECT_EQ(Years(claimed), (std::set<std::pair<int64_t, int>>{{1, 2023}, {1, 2024}}));
+  ports::ActivityPatch patch;
+  patch.athlete_id = 1;
+  patch.id = 1;
+  patch.type = "Run";
+  patch.now_epoch_s = 3;
+  EXPECT_TRUE(Must(store().PatchActivity(patch)));
+  MustOk(store().CompleteDirtyYears(claimed));
+  auto again = Must(store().ClaimDirtyYears(10, 1001, 60));  // at once, not after the lease
+  EXPECT_EQ(Years(again), (std::set<std::pair<int64_t, int>>{{1, 2024}}));
+  EXPECT_GT(again[0].generation, claimed[1].generation);
+  MustOk(store().CompleteDirtyYears(again));
+
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(2, {2}, "gone", 4, 0))), 1);
+  EXPECT_EQ(Years(Must(store().ClaimDirtyYears(10, 2000, 60))), (std::set<std::pair<int64_t, int>>{{2, 2024}}));
+  MustOk(store().RebuildYear(1, 2022));
+  EXPECT_EQ(Years(Must(store().ClaimDirtyYears(10, 2000, 60))), (std::set<std::pair<int64_t, int>>{{1, 2022}}));
+}
+
+TEST_P(StoreContractTest, DeleteAthleteDataDropsTheirEventsAndMarksTheirYears) {
+  Upsert(store(), {MakeActivity(1, 1, "2022-03-01T08:00:00Z"), MakeActivity(1, 2, "2024-03-01T08:00:00Z"),
+                   MakeActivity(2, 3, "2024-03-01T08:00:00Z")},
+         At(1));
+  MustOk(store().CompleteDirtyYears(Must(store().ClaimDirtyYears(10, 10, 60))));
+  Enqueue(store(), {QueueEvent("create", 7, 1, 1), QueueEvent("create", 8, 2, 1), QueueEvent("create", 9, 3, 2)}, 10);
+  auto claimed = Must(store().Claim(1, 10, 60));
+  MustOk(store().DeadLetter(claimed[0].seq, "gave up", 11));
+  EXPECT_EQ(Must(store().DeleteAthleteData(1)), 2);
+  auto pending = Must(store().ListEvents(false, 10));
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].event.owner_id, 2);
+  EXPECT_TRUE(Must(store().ListEvents(true, 10)).empty());
+  EXPECT_EQ(Years(Must(store().ClaimDirtyYears(10, 20, 60))),
+            (std::set<std::pair<int64_t, int>>{{1, 2022}, {1, 2024}}));
+}
+
 // ---- store ----
 
 TEST_P(StoreContractTest, MigrateIsIdempotentAndStoreIsWritable) {

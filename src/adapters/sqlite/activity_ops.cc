@@ -1,10 +1,12 @@
 #include "adapters/sqlite/activity_ops.h"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
 #include "adapters/sqlite/activity_columns.h"
 #include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/pipeline_ops.h"
 #include "adapters/sqlite/raw_codec.h"
 
 namespace dl::adapters::sqlite {
@@ -351,7 +353,15 @@ Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request
 
 Status RecomputeDays(Connection& c, const core::SportCategories& categories, const TouchedDays& touched) {
   for (const auto& [athlete_id, dates] : touched) {
-    if (!dates.empty()) DL_SQLITE_TRY(RecomputeAthleteDays(c, categories, athlete_id, dates));
+    if (dates.empty()) continue;
+    DL_SQLITE_TRY(RecomputeAthleteDays(c, categories, athlete_id, dates));
+    std::set<int> years;
+    for (const auto& date : dates) {  // 'YYYY-MM-DD'
+      int year = 0;
+      std::from_chars(date.data(), date.data() + std::min<size_t>(date.size(), 4), year);
+      if (year > 0) years.insert(year);
+    }
+    DL_SQLITE_TRY(MarkDirtyYears(c, athlete_id, years));
   }
   return Ok();
 }
@@ -390,6 +400,7 @@ Status RebuildYearRows(Connection& c, const core::SportCategories& categories, i
     del->Bind(3, LastDay(year));
     DL_SQLITE_TRY(del->Run());
   }
+  DL_SQLITE_TRY(MarkDirtyYears(c, athlete_id, {year}));
   return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
 }
 
@@ -453,10 +464,22 @@ Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_
   return out;
 }
 
-Status AckEvents(Connection& c, std::span<const int64_t> seqs) {
-  if (seqs.empty()) return Ok();
-  return Fail(ErrorCode::kInternal,
-              "sqlite " + c.path() + ": this store has no event queue yet, cannot acknowledge events");
+Result<bool> PatchOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                      const ports::ActivityPatch& patch, TouchedDays& touched) {
+  auto stored = ReadActivity(c, codec, patch.athlete_id, patch.id);
+  if (!stored) return std::unexpected(stored.error());
+  if (!*stored) return false;
+  Activity a = std::move(**stored);
+  if (patch.name) a.name = *patch.name;
+  if (patch.type) a.type = a.sport_type = *patch.type;
+  if (patch.is_private) a.is_private = *patch.is_private;
+  if (patch.visibility) a.visibility = *patch.visibility;
+  ports::UpsertOptions options;
+  options.now_epoch_s = patch.now_epoch_s;
+  options.from_webhook = true;
+  auto written = UpsertBatch(c, codec, categories, std::span(&a, 1), options, touched);
+  if (!written) return std::unexpected(written.error());
+  return true;
 }
 
 Status WriteCheckpoint(Connection& c, const std::string& key, const std::string& value) {

@@ -33,10 +33,12 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
 Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request, TouchedDays& touched);
 
 // Rewrites the daily_totals rows of the touched days from the activities of
-// those days (one select per athlete), with the categories in force.
+// those days (one select per athlete), with the categories in force, and
+// marks their (athlete, year)s dirty for the aggregator.
 Status RecomputeDays(Connection& c, const core::SportCategories& categories, const TouchedDays& touched);
 
-// Re-categorises the year's activities and rewrites the year's daily rows.
+// Re-categorises the year's activities and rewrites the year's daily rows
+// (the year is marked dirty).
 Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year);
 
 Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& codec, int64_t athlete_id,
@@ -49,11 +51,11 @@ Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_
 // options), always through this.
 Status WriteCheckpoint(Connection& c, const std::string& key, const std::string& value);
 
-// Completes live-pipeline queue events in the caller's transaction, so that
-// an event and its effect commit together. Schema v1 has no event queue yet:
-// a non-empty list is refused (kInternal) rather than silently dropped; the
-// event-queue migration replaces this body.
-Status AckEvents(Connection& c, std::span<const int64_t> seqs);
+// Applies a webhook's fields to the stored row through the upsert path (so
+// the category, the local date, the content hash and the touched days all
+// follow), stamped as a webhook change. false when the row is not stored.
+Result<bool> PatchOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                      const ports::ActivityPatch& patch, TouchedDays& touched);
 
 // "YYYY-01-01" and "YYYY-12-31".
 std::string FirstDay(int year);

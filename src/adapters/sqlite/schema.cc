@@ -244,8 +244,82 @@ CREATE TABLE goals (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 2: the live pipeline. The event queue lives beside the data so
+// that an event completes in the transaction that applies its effect.
+//  - event_queue: accepted webhook events not yet completed; a claimed event
+//    is leased by moving available_at forward (backoff uses the same column).
+//    AUTOINCREMENT: a seq is never reused, so a late ack can never complete
+//    a newer event (dead letters keep their seq and return with it).
+//  - received_events: the dedup keys of accepted events (Strava retries one
+//    event up to 3 times), pruned after SqliteOptions::dedup_retention_s.
+//  - dead_letters: events that kept failing, with their last error.
+//  - dirty_years: (athlete, year)s whose daily totals changed since the
+//    aggregator last wrote their files; generation comes from the
+//    'dirty_generation' counter (monotonic, never reused), claimed_until is
+//    the aggregator's lease.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE event_queue (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  object_type TEXT NOT NULL,
+  object_id INTEGER NOT NULL,
+  aspect_type TEXT NOT NULL,
+  owner_id INTEGER NOT NULL,
+  subscription_id INTEGER NOT NULL,
+  event_time INTEGER NOT NULL,
+  title TEXT,
+  type TEXT,
+  is_private INTEGER,
+  visibility TEXT,
+  authorized INTEGER,
+  updates_json TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL
+) STRICT;
+CREATE INDEX event_queue_by_available ON event_queue (available_at);
+CREATE INDEX event_queue_by_owner ON event_queue (owner_id);
+
+CREATE TABLE received_events (
+  dedup_key TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX received_events_by_time ON received_events (received_at);
+
+CREATE TABLE dead_letters (
+  seq INTEGER PRIMARY KEY,
+  object_type TEXT NOT NULL,
+  object_id INTEGER NOT NULL,
+  aspect_type TEXT NOT NULL,
+  owner_id INTEGER NOT NULL,
+  subscription_id INTEGER NOT NULL,
+  event_time INTEGER NOT NULL,
+  title TEXT,
+  type TEXT,
+  is_private INTEGER,
+  visibility TEXT,
+  authorized INTEGER,
+  updates_json TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  dead_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX dead_letters_by_owner ON dead_letters (owner_id);
+
+CREATE TABLE dirty_years (
+  athlete_id INTEGER NOT NULL,
+  year INTEGER NOT NULL,
+  generation INTEGER NOT NULL,
+  claimed_until INTEGER NOT NULL,
+  PRIMARY KEY (athlete_id, year)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
+    {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
 };
 
 constexpr const char* kCreateMigrations =

@@ -4,6 +4,7 @@
 
 #include "adapters/sqlite/activity_ops.h"
 #include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/pipeline_ops.h"
 #include "adapters/sqlite/raw_codec.h"
 #include "adapters/sqlite/schema.h"
 
@@ -115,8 +116,19 @@ Result<int64_t> BumpCounter(Connection& c, const char* name) {
 }  // namespace
 
 SqliteStore::SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
-                         std::unique_ptr<RawJsonCodec> codec)
-    : categories_(std::move(categories)), connection_(std::move(connection)), codec_(std::move(codec)) {}
+                         std::unique_ptr<RawJsonCodec> codec, int64_t dedup_retention_s)
+    : categories_(std::move(categories)),
+      connection_(std::move(connection)),
+      codec_(std::move(codec)),
+      dedup_retention_s_(dedup_retention_s) {}
+
+Status SqliteStore::InTransaction(bool full, const std::function<Status()>& work) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(full ? Durability::kFull : Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(work());
+  return txn->Commit();
+}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -134,7 +146,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   auto connection = Connection::Open(path, connection_options);
   if (!connection) return std::unexpected(connection.error());
   auto codec = std::make_unique<RawJsonCodec>(options.compress_raw_json, options.zstd_level);
-  std::unique_ptr<SqliteStore> store(new SqliteStore(categories, std::move(*connection), std::move(codec)));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(categories, std::move(*connection), std::move(codec), options.dedup_retention_s));
   DL_SQLITE_TRY(store->Migrate());
   return store;
 }
@@ -163,7 +176,11 @@ Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core:
                                                            const ports::UpsertOptions& options) {
   DL_SQLITE_TRY(CheckActivities(activities));
   std::lock_guard lock(mu_);
-  auto txn = connection_->Begin(options.from_webhook ? Durability::kFull : Durability::kNormal);
+  // A webhook effect that completes queue events may be lost by a power
+  // failure only together with its acks: the event (committed FULL at intake)
+  // is then delivered again. Without acks, a webhook change is made durable.
+  const bool full = options.from_webhook && options.ack_events.empty();
+  auto txn = connection_->Begin(full ? Durability::kFull : Durability::kNormal);
   if (!txn) return std::unexpected(txn.error());
   TouchedDays touched;
   auto summary = UpsertBatch(*connection_, *codec_, categories_, activities, options, touched);
@@ -207,7 +224,7 @@ Result<std::vector<int64_t>> SqliteStore::UnseenInLocalYear(int64_t athlete_id, 
 Result<int64_t> SqliteStore::ArchiveActivities(const ports::ArchiveRequest& request) {
   DL_SQLITE_TRY(CheckAthlete(request.athlete_id));
   std::lock_guard lock(mu_);
-  auto txn = connection_->Begin(Durability::kFull);
+  auto txn = connection_->Begin(request.ack_events.empty() ? Durability::kFull : Durability::kNormal);
   if (!txn) return std::unexpected(txn.error());
   TouchedDays touched;
   auto archived = ArchiveBatch(*connection_, request, touched);
@@ -223,6 +240,9 @@ Result<int64_t> SqliteStore::DeleteAthleteData(int64_t athlete_id) {
   std::lock_guard lock(mu_);
   auto txn = connection_->Begin(Durability::kFull);
   if (!txn) return std::unexpected(txn.error());
+  // The files of every year that had totals must be rewritten (empty).
+  DL_SQLITE_TRY(MarkAthleteYearsDirty(*connection_, athlete_id));
+  DL_SQLITE_TRY(DeleteAthleteEvents(*connection_, athlete_id));
   int64_t activities = 0;
   for (const char* sql : kDeleteAthlete) {
     auto q = connection_->Prepare(sql);
@@ -456,6 +476,100 @@ Status SqliteStore::SaveGoals(int64_t athlete_id, int year, const std::string& c
     DL_SQLITE_TRY(q->Run());
   }
   return txn->Commit();
+}
+
+// ---- EventQueue ----
+
+Result<std::vector<ports::EnqueueOutcome>> SqliteStore::EnqueueBatch(std::span<const core::WebhookEvent> events,
+                                                                     int64_t now_epoch_s) {
+  std::vector<ports::EnqueueOutcome> out;
+  DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
+    auto queued = EnqueueEvents(*connection_, events, now_epoch_s, dedup_retention_s_);
+    if (!queued) return std::unexpected(queued.error());
+    out = std::move(*queued);
+    return Ok();
+  }));
+  return out;
+}
+
+Result<std::vector<ports::QueuedEvent>> SqliteStore::Claim(int max, int64_t now_epoch_s, int64_t lease_s) {
+  std::vector<ports::QueuedEvent> out;
+  DL_SQLITE_TRY(InTransaction(false, [&]() -> Status {
+    auto claimed = ClaimEvents(*connection_, max, now_epoch_s, lease_s);
+    if (!claimed) return std::unexpected(claimed.error());
+    out = std::move(*claimed);
+    return Ok();
+  }));
+  return out;
+}
+
+Status SqliteStore::Ack(std::span<const int64_t> seqs) {
+  if (seqs.empty()) return Ok();
+  return InTransaction(false, [&] { return AckEvents(*connection_, seqs); });
+}
+
+Status SqliteStore::Retry(int64_t seq, const std::string& error, int64_t retry_at_epoch_s) {
+  return InTransaction(false, [&] { return RetryEvent(*connection_, seq, error, retry_at_epoch_s); });
+}
+
+Status SqliteStore::DeadLetter(int64_t seq, const std::string& error, int64_t now_epoch_s) {
+  return InTransaction(false, [&] { return DeadLetterEvent(*connection_, seq, error, now_epoch_s); });
+}
+
+Result<std::vector<ports::QueuedEvent>> SqliteStore::ListEvents(bool failed, int limit) {
+  std::lock_guard lock(mu_);
+  return ListQueued(*connection_, failed, limit);
+}
+
+Result<int64_t> SqliteStore::Redrive(std::optional<int64_t> seq, int64_t now_epoch_s) {
+  int64_t moved = 0;
+  DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
+    auto n = RedriveEvents(*connection_, seq, now_epoch_s);
+    if (!n) return std::unexpected(n.error());
+    moved = *n;
+    return Ok();
+  }));
+  return moved;
+}
+
+Result<int64_t> SqliteStore::PendingCount() {
+  std::lock_guard lock(mu_);
+  return CountPending(*connection_);
+}
+
+// ---- PipelineStore ----
+
+Result<bool> SqliteStore::PatchActivity(const ports::ActivityPatch& patch) {
+  DL_SQLITE_TRY(CheckAthlete(patch.athlete_id));
+  bool patched = false;
+  // NORMAL: a patch lost to a power failure is applied again, because the
+  // events that carry it are still queued (they complete after the refresh).
+  Status done = InTransaction(false, [&]() -> Status {
+    TouchedDays touched;
+    auto found = PatchOne(*connection_, *codec_, categories_, patch, touched);
+    if (!found) return std::unexpected(found.error());
+    patched = *found;
+    DL_SQLITE_TRY(RecomputeDays(*connection_, categories_, touched));
+    return AckEvents(*connection_, patch.ack_events);
+  });
+  if (!done) return std::unexpected(done.error());
+  return patched;
+}
+
+Result<std::vector<ports::DirtyYear>> SqliteStore::ClaimDirtyYears(int max, int64_t now_epoch_s, int64_t lease_s) {
+  std::vector<ports::DirtyYear> out;
+  DL_SQLITE_TRY(InTransaction(false, [&]() -> Status {
+    auto claimed = ClaimDirty(*connection_, max, now_epoch_s, lease_s);
+    if (!claimed) return std::unexpected(claimed.error());
+    out = std::move(*claimed);
+    return Ok();
+  }));
+  return out;
+}
+
+Status SqliteStore::CompleteDirtyYears(std::span<const ports::DirtyYear> years) {
+  if (years.empty()) return Ok();
+  return InTransaction(false, [&] { return CompleteDirty(*connection_, years); });
 }
 
 }  // namespace dl::adapters::sqlite

@@ -15,6 +15,12 @@
 //   Upserts with from_webhook, archives, tokens, goals, run ids, migrations
 //   and athlete deletions commit with synchronous=FULL (on disk when the call returns), and a FULL
 //   commit also makes every earlier NORMAL commit durable.
+// - The live pipeline: EnqueueBatch commits FULL (the webhook's 200 follows
+//   it). An upsert, archive or patch that completes queue events
+//   (ack_events) commits NORMAL: a power failure can lose it only together
+//   with its acks, and the durable event is then delivered again. Patches
+//   (their events complete later), claims, retries and dead letters are
+//   NORMAL for the same reason.
 // - New files use 16 KiB pages (fewer pages per 2 KB raw JSON row).
 //
 // Raw JSON
@@ -45,6 +51,7 @@
 // timestamp that decisions depend on comes from the caller.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +72,9 @@ struct SqliteOptions {
   // they were written with, so the setting can change at any time.
   bool compress_raw_json = false;
   int zstd_level = -1;
+  // How long the keys of received webhook events are kept for dedup
+  // (Strava retries an event within minutes to hours).
+  int64_t dedup_retention_s = 7 * 86400;
 };
 
 class SqliteStore final : public ports::Store {
@@ -121,6 +131,25 @@ class SqliteStore final : public ports::Store {
   Status SaveGoals(int64_t athlete_id, int year, const std::string& category,
                    const std::vector<ports::Goal>& goals) override;
 
+  // EventQueue (schema v2). EnqueueBatch commits with synchronous=FULL (the
+  // webhook's 200 follows it); claims, acks, retries and dead letters with
+  // NORMAL (a loss on power failure only means a redelivery). Dedup keys are
+  // kept dedup_retention_s, not forever.
+  Result<std::vector<ports::EnqueueOutcome>> EnqueueBatch(std::span<const core::WebhookEvent> events,
+                                                          int64_t now_epoch_s) override;
+  Result<std::vector<ports::QueuedEvent>> Claim(int max, int64_t now_epoch_s, int64_t lease_s) override;
+  Status Ack(std::span<const int64_t> seqs) override;
+  Status Retry(int64_t seq, const std::string& error, int64_t retry_at_epoch_s) override;
+  Status DeadLetter(int64_t seq, const std::string& error, int64_t now_epoch_s) override;
+  Result<std::vector<ports::QueuedEvent>> ListEvents(bool failed, int limit) override;
+  Result<int64_t> Redrive(std::optional<int64_t> seq, int64_t now_epoch_s) override;
+  Result<int64_t> PendingCount() override;
+
+  // PipelineStore
+  Result<bool> PatchActivity(const ports::ActivityPatch& patch) override;
+  Result<std::vector<ports::DirtyYear>> ClaimDirtyYears(int max, int64_t now_epoch_s, int64_t lease_s) override;
+  Status CompleteDirtyYears(std::span<const ports::DirtyYear> years) override;
+
   // Store
   Status Migrate() override;
   Result<int> SchemaVersion() override;
@@ -128,12 +157,15 @@ class SqliteStore final : public ports::Store {
 
  private:
   SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
-              std::unique_ptr<RawJsonCodec> codec);
+              std::unique_ptr<RawJsonCodec> codec, int64_t dedup_retention_s);
+  // Runs `work` in a write transaction of the given durability and commits.
+  Status InTransaction(bool full, const std::function<Status()>& work);
 
   std::mutex mu_;
   const core::SportCategories categories_;
   std::unique_ptr<Connection> connection_;  // guarded by mu_
   std::unique_ptr<RawJsonCodec> codec_;     // guarded by mu_
+  const int64_t dedup_retention_s_;
 };
 
 }  // namespace dl::adapters::sqlite
