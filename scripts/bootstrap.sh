@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev libboost1.74-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev postgresql-15
-  nodejs npm chromium
+  chromium
   wrk
 )
 # The Pub/Sub emulator ships with the Google Cloud CLI on these machines.
@@ -21,6 +21,10 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (a newer build on the
+# machine); install Debian's only when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   SUDO=""
