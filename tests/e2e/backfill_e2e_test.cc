@@ -309,6 +309,46 @@ TEST_F(BackfillE2E, InactiveApplicationAndMissingScopeSayWhatIsWrong) {
   EXPECT_NE(s.err.find("activity:read_all"), std::string::npos) << s.err;
 }
 
+// The OAuth flow: `desirelines auth` prints the authorize URL, the browser
+// (here: two plain GETs) follows Strava's redirect to the loopback listener.
+TEST_F(BackfillE2E, AuthStoresTokensFromTheRedirectAndChecksTheScope) {
+  for (bool full_scope : {true, false}) {
+    std::vector<std::string> args = {"--generate", "31", "--years", "2024-2024", "--per-year", "12"};
+    if (!full_scope) args.insert(args.end(), {"--scopes", "read,activity:read"});
+    StartSim(args);
+    std::filesystem::remove_all(data_dir());
+    auto env = Env();
+    env["STRAVA_REFRESH_TOKEN"] = "";  // no seed: the tokens must come from the flow
+    Process auth({(BinDir() / "desirelines").string(), "auth", "--json", "--timeout", "60"}, env);
+    ASSERT_TRUE(WaitFor([&] { return auth.Stdout().find('\n') != std::string::npos || !auth.Running(); }, 30s));
+    auto first = json::parse(auth.Stdout().substr(0, auth.Stdout().find('\n')));
+    std::string url = first["authorize_url"].get<std::string>();
+    EXPECT_EQ(url.rfind(sim_->url() + "/oauth/authorize?", 0), 0u) << url;
+    EXPECT_NE(url.find("activity%3Aread_all"), std::string::npos);
+    auto consent = HttpRequest("GET", url);
+    ASSERT_EQ(consent.status, 302) << consent.body;
+    auto callback = HttpRequest("GET", consent.headers["location"]);
+    auto code = auth.Wait(30s);
+    ASSERT_TRUE(code.has_value());
+    if (full_scope) {
+      EXPECT_EQ(callback.status, 200);
+      EXPECT_EQ(*code, 0) << auth.Stderr();
+      EXPECT_EQ(SqliteQuery(db(), "SELECT count(*) FROM tokens")[0][0], "1");
+      EXPECT_EQ(std::filesystem::status(db()).permissions() & std::filesystem::perms::all,
+                std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+      // The stored tokens are enough for a backfill.
+      auto r = Backfill({"--years", "2024"}, {{"STRAVA_REFRESH_TOKEN", ""}});
+      EXPECT_EQ(r.code, 0) << r.err;
+    } else {
+      EXPECT_EQ(callback.status, 400);
+      EXPECT_EQ(*code, 1);
+      EXPECT_NE(auth.Stdout().find("activity:read_all"), std::string::npos) << auth.Stdout();
+      EXPECT_FALSE(std::filesystem::exists(db()) &&
+                   SqliteQuery(db(), "SELECT count(*) FROM tokens")[0][0] != "0");
+    }
+  }
+}
+
 TEST_F(BackfillE2E, BadUsageIsExitTwo) {
   StartSim({"--generate", "1", "--years", "2024-2024", "--per-year", "1"});
   EXPECT_EQ(Backfill({"--years", "1999"}).code, 2);
