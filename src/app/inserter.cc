@@ -277,7 +277,13 @@ Status Inserter::ApplyPatch(const Group& group) {
     if (e.aspect_type != "update") continue;
     if (e.title) patch.name = *e.title, any = true;
     if (e.type) patch.type = *e.type, any = true;
-    if (e.is_private) patch.is_private = *e.is_private, any = true;
+    if (e.is_private) {
+      patch.is_private = *e.is_private, any = true;
+      // Strava's `private` is true exactly for only_me activities; when it
+      // turns false the visibility (everyone or followers_only) comes with
+      // the refresh.
+      if (*e.is_private) patch.visibility = "only_me";
+    }
     if (e.visibility) patch.visibility = *e.visibility, any = true;
   }
   if (!any) return Ok();

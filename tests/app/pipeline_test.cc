@@ -210,6 +210,7 @@ TEST_F(InserterTest, UpdateIsPatchedAtOnceThenRefreshedWithOneFetch) {
   EXPECT_EQ(patched->name, "Commute");
   EXPECT_EQ(patched->type, "Run");
   EXPECT_TRUE(patched->is_private);
+  EXPECT_EQ(patched->visibility, "only_me");  // private is true exactly for only_me
   auto running = *store_.DailyForYear(kAthlete, 2023, "running");
   EXPECT_EQ(DistanceMmOn(running, "2023-06-01"), 30'000'000);
   ASSERT_EQ(PendingEvents().size(), 1u);
