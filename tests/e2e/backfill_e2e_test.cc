@@ -349,6 +349,49 @@ TEST_F(BackfillE2E, AuthStoresTokensFromTheRedirectAndChecksTheScope) {
   }
 }
 
+// The data API of `serve` over a store filled through strava-sim and backfill.
+TEST_F(BackfillE2E, ServeAnswersTheDataApiFromTheBackfilledStore) {
+  StartSim({"--generate", "37", "--years", "2024-2025", "--per-year", "120"});
+  ASSERT_EQ(Backfill({"--years", "2024", "2025", "--sports", "all"}).code, 0);
+  auto env = Env();
+  env["DESIRELINES_WRITE_TOKEN"] = "e2e-write-token";
+  Process serve({(BinDir() / "desirelines").string(), "serve", "--listen", "127.0.0.1:0"}, env);
+  auto base = serve.WaitForLine("listening on ", 30s);
+  ASSERT_TRUE(base.has_value()) << serve.Stderr();
+  // The original gateway's endpoint answers the original file's bytes.
+  auto summary = HttpRequest("GET", *base + "/api/activities/2024/summary");
+  ASSERT_EQ(summary.status, 200);
+  EXPECT_EQ(json::parse(summary.body), json::parse(ReadFileText(adapters::files::LegacySummaryPath(data_dir(), 2024))));
+  EXPECT_EQ(HttpRequest("GET", *base + "/api/activities/2019/summary").status, 404);
+  EXPECT_EQ(HttpRequest("GET", *base + "/api/activities/20x4/summary").status, 400);
+  // The richer view's totals equal the simulator's activities of that year and category.
+  auto all = SimActivities();
+  int64_t mm = 0, count = 0;
+  for (const auto& a : all) {
+    if (static_cast<int>(a.LocalDate()->year()) == 2024 &&
+        core::SportCategories::Default().Categorize(a) == "running") {
+      mm += a.DistanceMm();
+      ++count;
+    }
+  }
+  auto year = HttpRequest("GET", *base + "/api/v1/years/2024/running");
+  ASSERT_EQ(year.status, 200) << year.body;
+  auto totals = json::parse(year.body)["totals"];
+  EXPECT_EQ(totals["count"].get<int64_t>(), count);
+  EXPECT_NEAR(totals["distance_km"].get<double>(), static_cast<double>(mm) / 1e6, 0.0005);
+  auto pacing = HttpRequest("GET", *base + "/api/v1/years/2024/cycling/pacing");
+  ASSERT_EQ(pacing.status, 200);
+  EXPECT_EQ(json::parse(pacing.body)["goals"].size(), 3u) << "three default goals";
+  // Writes need the token.
+  std::string goals = R"({"goals":[{"value":3000,"unit":"km","label":"Target"}]})";
+  EXPECT_EQ(HttpRequest("PUT", *base + "/api/v1/goals/2024/cycling", goals).status, 401);
+  auto put = HttpRequest("PUT", *base + "/api/v1/goals/2024/cycling", goals,
+                         {"Authorization: Bearer e2e-write-token", "Content-Type: application/json"});
+  EXPECT_EQ(put.status / 100, 2) << put.body;
+  serve.Signal(SIGTERM);
+  EXPECT_EQ(serve.Wait(30s), 0) << serve.Stderr();
+}
+
 TEST_F(BackfillE2E, BadUsageIsExitTwo) {
   StartSim({"--generate", "1", "--years", "2024-2024", "--per-year", "1"});
   EXPECT_EQ(Backfill({"--years", "1999"}).code, 2);
