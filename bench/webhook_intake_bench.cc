@@ -13,6 +13,7 @@
 // Queues:
 //   memory  tests/fakes' InMemoryEventQueue; --commit-latency-us models an
 //           fsync per EnqueueBatch.
+//   store   the SQLite store's own queue (adapters/sqlite), as serve runs it.
 //   sqlite  a bench-only SQLite queue (WAL, synchronous=FULL, one
 //           transaction per EnqueueBatch, dedup by a UNIQUE key): a stand-in
 //           for the store's ports::EventQueue until it exists, so that the
@@ -38,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/sqlite/sqlite_store.h"
 #include "app/intake.h"
 #include "fakes/in_memory_event_queue.h"
 #include "http/server.h"
@@ -293,6 +295,17 @@ Args Parse(int argc, char** argv) {
 }
 
 std::unique_ptr<ports::EventQueue> MakeQueue(const Args& a, std::filesystem::path& db_dir) {
+  if (a.queue == "store") {
+    // The store's own queue (ports::Store is an EventQueue): what serve uses.
+    db_dir = std::filesystem::temp_directory_path() / ("webhook_bench_" + std::to_string(getpid()));
+    std::filesystem::create_directories(db_dir);
+    auto store = adapters::sqlite::SqliteStore::Open((db_dir / "store.db").string(), core::SportCategories::Default());
+    if (!store) {
+      std::fprintf(stderr, "cannot open the store: %s\n", store.error().message.c_str());
+      std::exit(1);
+    }
+    return std::unique_ptr<ports::EventQueue>(std::move(*store));
+  }
   if (a.queue == "sqlite") {
     std::string path = a.db;
     if (path.empty()) {
