@@ -11,12 +11,14 @@
 #include <CLI/CLI.hpp>
 
 #include "adapters/files/year_files.h"
+#include "adapters/pubsub/pubsub_event_queue.h"
 #include "app/intake.h"
 #include "app/pipeline.h"
 #include "commands.h"
 #include "http/api/api.h"
 #include "http/server.h"
 #include "http/webhook/webhook_routes.h"
+#include "pubsub_transport.h"
 #include "runtime.h"
 
 namespace dl::cli {
@@ -29,6 +31,8 @@ struct ServeFlags {
   std::string on_deauthorize;
   int inserters = 2;
   int http_workers = 16;
+  std::string transport = "store";  // store | pubsub
+  std::string pubsub_project;       // default $PUBSUB_PROJECT_ID
 };
 
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
@@ -139,6 +143,21 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
   ports::Store& store = **store_or;
   auto clock = MakeSystemClock();
 
+  // The event queue: the store's own (default), or Pub/Sub (the store stays
+  // the store). Pub/Sub acks after the effect commits (effects are
+  // idempotent); Strava retries are deduplicated in this process only.
+  ports::EventQueue* queue = &store;
+  std::unique_ptr<adapters::pubsub::PubSubClient> pubsub_client;
+  std::unique_ptr<adapters::pubsub::PubSubEventQueue> pubsub_queue;
+  if (f.transport == "pubsub") {
+    auto client = MakePubSubClient(f.pubsub_project);
+    if (!client) return ReportError(client.error(), common.json);
+    pubsub_client = std::move(*client);
+    pubsub_queue = std::make_unique<adapters::pubsub::PubSubEventQueue>(*pubsub_client, *clock,
+                                                                        adapters::pubsub::PubSubEventQueueOptions{});
+    queue = pubsub_queue.get();
+  }
+
   // Workers.
   std::vector<std::unique_ptr<ports::StravaApi>> apis;
   int threads = inserter ? std::max(1, f.inserters) : 0;
@@ -153,9 +172,10 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
   po.aggregator.lease_s = config->lease_s;
   po.inserter.on_deauthorize = *on_deauth;
   po.inserter.log = Log;
+  po.inserter.store_acks_events = queue == &store;
   po.aggregator.today = [&today](int64_t athlete) { return today(athlete); };
   po.aggregator.log = Log;
-  app::PipelinePorts pp{store, store, store, store, store, store, *clock,
+  app::PipelinePorts pp{*queue, store, store, store, store, store, *clock,
                         [&apis](int i) -> ports::StravaApi& { return *apis[static_cast<size_t>(i)]; },
                         [&outputs](int64_t athlete) { return outputs.For(athlete); }};
   std::unique_ptr<app::Pipeline> pipeline;
@@ -167,7 +187,7 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
     if (pipeline) pipeline->Wake();
   };
   std::unique_ptr<app::Intake> intake;
-  if (dispatcher) intake = std::make_unique<app::Intake>(store, *clock, io);
+  if (dispatcher) intake = std::make_unique<app::Intake>(*queue, *clock, io);
   auto router = std::make_shared<http::Router>();
   http::webhook::WebhookContext wctx{
       http::webhook::WebhookOptions{config->webhook_path, config->verify_token, config->subscription_id, 16 * 1024},
@@ -222,7 +242,7 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
                      std::to_string(server.port());
   std::printf("listening on %s\n", base.c_str());
   std::fflush(stdout);
-  Log("serve (role " + f.role + "): " + (dispatcher ? "webhook at " + config->webhook_path + ", " : std::string()) +
+  Log("serve (role " + f.role + ", transport " + f.transport + "): " + (dispatcher ? "webhook at " + config->webhook_path + ", " : std::string()) +
       (api ? "dashboard at " + base + "/, " : std::string()) + std::to_string(threads) + " inserter(s)" +
       (aggregator ? ", aggregator" : ""));
   if (pipeline) pipeline->Start();
@@ -247,6 +267,12 @@ CommandRunner AddServeCommand(CLI::App& parent, CommonFlags& common) {
   sub->add_option("--inserters", f->inserters, "inserter threads (default 2)")->check(CLI::Range(1, 64));
   sub->add_option("--http-workers", f->http_workers, "HTTP handler threads (default 16)")->check(CLI::Range(4, 512));
   sub->add_option("--on-deauthorize", f->on_deauthorize, "delete (default) or keep the athlete's data");
+  sub->add_option("--transport", f->transport,
+                  "store (default: the store's embedded queue) or pubsub (topic desirelines-events, subscription "
+                  "desirelines-inserter, dead letters to desirelines-dead-letters; create them with "
+                  "`desirelines pubsub setup`; needs PUBSUB_EMULATOR_HOST)")
+      ->check(CLI::IsMember({"store", "pubsub"}));
+  sub->add_option("--pubsub-project", f->pubsub_project, "Pub/Sub project id (default: $PUBSUB_PROJECT_ID)");
   AddCommonFlags(*sub, common);
   return [f, &common] { return RunServe(*f, common); };
 }

@@ -24,6 +24,7 @@ CommandRunner AddServeCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddMigrateCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddSubscriptionCommand(CLI::App& parent, CommonFlags& common);
 CommandRunner AddEventsCommand(CLI::App& parent, CommonFlags& common);  // cmd_events.cc
+CommandRunner AddPubSubCommand(CLI::App& parent, CommonFlags& common);  // cmd_pubsub.cc
 
 }  // namespace dl::cli
 

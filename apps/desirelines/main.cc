@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     add(&dl::cli::AddReplayCommand);
     add(&dl::cli::AddSubscriptionCommand);
     add(&dl::cli::AddEventsCommand);
+    add(&dl::cli::AddPubSubCommand);
     for (auto& [sub, runner] : table) sub->footer(kFooter);
     try {
       app.parse(argc, argv);
