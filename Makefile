@@ -10,9 +10,10 @@ all: build
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# The two binaries only (the tests build with `make test`, benchmarks with `make bench`).
 build: bootstrap
 	@cmake --preset $(PRESET) >/dev/null
-	@cmake --build --preset $(PRESET) -j $(JOBS)
+	@cmake --build --preset $(PRESET) -j $(JOBS) --target desirelines strava-sim
 	@mkdir -p build/bin
 	@ln -sf ../$(PRESET)/bin/desirelines build/bin/desirelines
 	@ln -sf ../$(PRESET)/bin/strava-sim build/bin/strava-sim
@@ -31,7 +32,8 @@ demo: build
 	@bash scripts/demo.sh
 
 bench: build
-	@echo "see bench/README.md"
+	@cmake --build --preset $(PRESET) -j $(JOBS) --target store_ingest_bench strava_parse_bench webhook_intake_bench http_server_bench
+	@echo "benchmarks built in build/$(PRESET)/bin; run bash bench/backfill_bench.sh (see docs/PERFORMANCE.md)"
 
 clean:
 	rm -rf build
