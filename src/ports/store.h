@@ -188,6 +188,25 @@ class PipelineStore {
   virtual Status CompleteDirtyYears(std::span<const DirtyYear> years) = 0;
 };
 
+// Strava retries an event up to 3 times, and behind one URL several
+// dispatchers (`serve --role dispatcher`) may each receive a copy. A
+// transport outside the store (Pub/Sub) deduplicates through the store, so
+// that a retry is dropped whichever dispatcher it reaches. The keys live in
+// the table EnqueueBatch uses (received_events), so both transports share
+// one record; keys older than the store's dedup retention are pruned.
+class DedupStore {
+ public:
+  virtual ~DedupStore() = default;
+  // Records the keys in one durable transaction. Element i is true when
+  // keys[i] was not known before (a key repeated within the call: true for
+  // its first occurrence only). Two processes racing on one key: exactly one
+  // gets true.
+  virtual Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) = 0;
+  // Undoes RecordDedupKeys for events that could not be handed on (e.g. the
+  // publish failed and Strava will retry). Unknown keys are ignored.
+  virtual Status ForgetDedupKeys(std::span<const std::string> keys) = 0;
+};
+
 // The whole store, as the app layer receives it. The live pipeline's queue
 // lives in it (EventQueue), so that an event completes in the transaction
 // that applies its effect (UpsertOptions/ArchiveRequest/ActivityPatch
@@ -200,7 +219,8 @@ class Store : public ActivityStore,
               public CheckpointStore,
               public GoalStore,
               public EventQueue,
-              public PipelineStore {
+              public PipelineStore,
+              public DedupStore {
  public:
   ~Store() override = default;
   virtual Status Migrate() = 0;                 // applies pending migrations

@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "core/aggregates.h"
 #include "core/sports.h"
@@ -710,6 +711,54 @@ TEST_P(StoreContractTest, AckCompletesAndToleratesRepeatsAndUnknownSeqs) {
   EXPECT_EQ(Must(store().PendingCount()), 1);
   EXPECT_EQ(SeqsOf(Must(store().Claim(10, 1000, 60))), std::vector<int64_t>{claimed[1].seq});
   MustOk(store().Ack({}));
+}
+
+TEST_P(StoreContractTest, DedupKeysAreNewOnceAndSharedWithTheQueue) {
+  std::vector<std::string> keys{"a:1", "b:2", "a:1"};
+  EXPECT_EQ(Must(store().RecordDedupKeys(keys, 100)), (std::vector<bool>{true, true, false}));
+  std::vector<std::string> again{"b:2", "c:3"};
+  EXPECT_EQ(Must(store().RecordDedupKeys(again, 101)), (std::vector<bool>{false, true}));
+  // A forgotten key (its publish failed) passes again; unknown keys are ignored.
+  std::vector<std::string> forget{"b:2", "never-seen"};
+  MustOk(store().ForgetDedupKeys(forget));
+  EXPECT_EQ(Must(store().RecordDedupKeys(again, 102)), (std::vector<bool>{true, false}));
+  // One record for both transports: a queued event's key is known, and the
+  // other way round.
+  core::WebhookEvent queued = QueueEvent("create", 42, 500);
+  Enqueue(store(), {queued}, 103);
+  std::vector<std::string> queued_key{queued.DedupKey()};
+  EXPECT_EQ(Must(store().RecordDedupKeys(queued_key, 104)), std::vector<bool>{false});
+  core::WebhookEvent recorded = QueueEvent("create", 43, 501);
+  std::vector<std::string> recorded_key{recorded.DedupKey()};
+  EXPECT_EQ(Must(store().RecordDedupKeys(recorded_key, 105)), std::vector<bool>{true});
+  EXPECT_EQ(Enqueue(store(), {recorded}, 106), std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kDuplicate});
+  EXPECT_EQ(Must(store().RecordDedupKeys({}, 107)), std::vector<bool>{});
+}
+
+TEST_P(StoreContractTest, DedupKeysRacingFromTwoThreadsAreNewForExactlyOne) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back("race:" + std::to_string(i));
+  std::vector<std::string> reversed(keys.rbegin(), keys.rend());
+  std::vector<bool> first, second;
+  std::thread t1([&] {
+    for (size_t i = 0; i < keys.size(); i += 20) {
+      auto r = Must(store().RecordDedupKeys(std::span(keys).subspan(i, 20), 100));
+      first.insert(first.end(), r.begin(), r.end());
+    }
+  });
+  std::thread t2([&] {
+    for (size_t i = 0; i < reversed.size(); i += 20) {
+      auto r = Must(store().RecordDedupKeys(std::span(reversed).subspan(i, 20), 100));
+      second.insert(second.end(), r.begin(), r.end());
+    }
+  });
+  t1.join();
+  t2.join();
+  ASSERT_EQ(first.size(), keys.size());
+  ASSERT_EQ(second.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_NE(first[i], second[keys.size() - 1 - i]) << keys[i] << " must be new for exactly one caller";
+  }
 }
 
 TEST_P(StoreContractTest, RetryKeepsTheErrorAndDeadLetterMovesTheEvent) {

@@ -163,6 +163,31 @@ Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::spa
   return out;
 }
 
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                          int64_t retention_s) {
+  if (auto s = Done(c.Exec(kForgetKeys, {Param::Int8(now_epoch_s - retention_s)})); !s)
+    return std::unexpected(s.error());
+  std::vector<bool> out;
+  if (keys.empty()) return out;
+  std::vector<std::string> sorted(keys.begin(), keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  ArrayBuilder key_array(oid::kText);
+  for (const auto& k : sorted) key_array.AddBytes(k);
+  auto fresh = c.Exec(kRememberKeys, {key_array.Finish(), Param::Int8(now_epoch_s)});
+  if (!fresh) return std::unexpected(fresh.error());
+  std::unordered_set<std::string> new_keys;
+  for (int r = 0; r < fresh->size(); ++r) new_keys.insert(fresh->Text(r, 0));
+  for (const std::string& k : keys) out.push_back(new_keys.erase(k) > 0);  // a repeat finds its key gone
+  return out;
+}
+
+Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
+  if (keys.empty()) return Ok();
+  ArrayBuilder key_array(oid::kText);
+  for (const auto& k : keys) key_array.AddBytes(k);
+  return Done(c.Exec("DELETE FROM received_events WHERE dedup_key = ANY($1)", {key_array.Finish()}));
+}
+
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s) {
   auto rows = c.Exec(kClaim, {Param::Int8(now_epoch_s), Param::Int8(lease_s), Param::Int8(std::max(max, 0))});
   if (!rows) return std::unexpected(rows.error());

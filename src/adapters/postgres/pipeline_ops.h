@@ -31,6 +31,13 @@ class Connection;
 // waits for that commit and reports kDuplicate.
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
                                                          int64_t now_epoch_s, int64_t retention_s);
+// ports::DedupStore on received_events (the keys EnqueueEvents records):
+// prunes keys older than now - retention_s, then records the keys; element i
+// is true when keys[i] was new (a repeat within the call is false). Keys are
+// inserted in sorted order, so that racing dispatchers wait, not deadlock.
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                          int64_t retention_s);
+Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys);
 // Oldest available first, leased until now + lease_s, attempts + 1.
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s);
 // Completes events (unknown or already completed seqs are skipped): used by

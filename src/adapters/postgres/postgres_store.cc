@@ -447,6 +447,16 @@ Result<std::vector<ports::QueuedEvent>> PostgresStore::Claim(int max, int64_t no
                           [&](Connection& c) { return ClaimEvents(c, max, now_epoch_s, lease_s); });
 }
 
+Result<std::vector<bool>> PostgresStore::RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) {
+  return Transact<std::vector<bool>>(*pool_, Durability::kFull, [&](Connection& c) {
+    return postgres::RecordDedupKeys(c, keys, now_epoch_s, dedup_retention_s_);
+  });
+}
+
+Status PostgresStore::ForgetDedupKeys(std::span<const std::string> keys) {
+  return InTransaction(*pool_, Durability::kRelaxed, [&](Connection& c) { return postgres::ForgetDedupKeys(c, keys); });
+}
+
 Status PostgresStore::Ack(std::span<const int64_t> seqs) {
   return InTransaction(*pool_, Durability::kRelaxed, [&](Connection& c) { return AckEvents(c, seqs); });
 }

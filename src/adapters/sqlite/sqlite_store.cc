@@ -4,6 +4,7 @@
 
 #include "adapters/sqlite/activity_ops.h"
 #include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/dedup_ops.h"
 #include "adapters/sqlite/pipeline_ops.h"
 #include "adapters/sqlite/raw_codec.h"
 #include "adapters/sqlite/schema.h"
@@ -535,6 +536,24 @@ Result<int64_t> SqliteStore::Redrive(std::optional<int64_t> seq, int64_t now_epo
 Result<int64_t> SqliteStore::PendingCount() {
   std::lock_guard lock(mu_);
   return CountPending(*connection_);
+}
+
+// ---- DedupStore ----
+
+Result<std::vector<bool>> SqliteStore::RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) {
+  std::vector<bool> out;
+  // FULL, as EnqueueBatch: the webhook's 200 follows this commit.
+  DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
+    auto fresh = RecordKeys(*connection_, keys, now_epoch_s, dedup_retention_s_);
+    if (!fresh) return std::unexpected(fresh.error());
+    out = std::move(*fresh);
+    return Ok();
+  }));
+  return out;
+}
+
+Status SqliteStore::ForgetDedupKeys(std::span<const std::string> keys) {
+  return InTransaction(false, [&]() -> Status { return ForgetKeys(*connection_, keys); });
 }
 
 // ---- PipelineStore ----

@@ -145,6 +145,10 @@ class SqliteStore final : public ports::Store {
   Result<int64_t> Redrive(std::optional<int64_t> seq, int64_t now_epoch_s) override;
   Result<int64_t> PendingCount() override;
 
+  // DedupStore: received_events, shared with EnqueueBatch.
+  Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
+  Status ForgetDedupKeys(std::span<const std::string> keys) override;
+
   // PipelineStore
   Result<bool> PatchActivity(const ports::ActivityPatch& patch) override;
   Result<std::vector<ports::DirtyYear>> ClaimDirtyYears(int max, int64_t now_epoch_s, int64_t lease_s) override;
