@@ -1,0 +1,372 @@
+// app::Backfill with a scripted ActivitySource and the real SQLite store (in
+// memory): the edge cases of paging, local years, interruption, resume,
+// reconciliation and fencing, cheaper than end to end (tests/e2e covers the
+// same behaviours through strava-sim and the real binaries).
+#include "app/backfill.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adapters/sqlite/sqlite_store.h"
+#include "core/sports.h"
+#include "core/time.h"
+#include "fakes/fake_clock.h"
+
+namespace dl::app {
+namespace {
+
+constexpr int64_t kAthlete = 4242;
+
+// The listing semantics of GET /athlete/activities that backfill relies on:
+// exclusive after/before on the UTC start, oldest first when `after` is given,
+// pages of per_page. Every call is one request; `before_call` runs first and
+// may change the history (as Strava's may change during a run) or fail the
+// call.
+class ScriptedSource final : public ActivitySource {
+ public:
+  Result<int64_t> AthleteId() override { return kAthlete; }
+
+  Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery& q) override {
+    ++calls_;
+    if (before_call) {
+      if (auto s = before_call(calls_); !s) return std::unexpected(s.error());
+    }
+    ++requests_;
+    queries.push_back(q);
+    std::vector<core::Activity> matching;
+    for (const auto& [start, a] : by_start_) {
+      if (q.after_epoch_s && start.first <= *q.after_epoch_s) continue;
+      if (q.before_epoch_s && start.first >= *q.before_epoch_s) continue;
+      matching.push_back(a);
+    }
+    size_t from = static_cast<size_t>((q.page - 1) * q.per_page);
+    std::vector<core::Activity> page;
+    for (size_t i = from; i < matching.size() && page.size() < static_cast<size_t>(q.per_page); ++i) {
+      page.push_back(matching[i]);
+    }
+    return page;
+  }
+
+  int64_t RequestsSent() const override { return requests_; }
+
+  void Put(core::Activity a) {
+    Remove(a.id);
+    int64_t start = a.StartUtc()->time_since_epoch().count();
+    by_start_[{start, a.id}] = std::move(a);
+  }
+  void Remove(int64_t id) {
+    std::erase_if(by_start_, [id](const auto& kv) { return kv.first.second == id; });
+  }
+  std::set<int64_t> Ids() const {
+    std::set<int64_t> ids;
+    for (const auto& kv : by_start_) ids.insert(kv.first.second);
+    return ids;
+  }
+
+  std::function<Status(int call)> before_call;
+  std::vector<ports::ListQuery> queries;
+
+ private:
+  std::map<std::pair<int64_t, int64_t>, core::Activity> by_start_;  // (start, id)
+  int calls_ = 0;
+  int64_t requests_ = 0;
+};
+
+class RecordingOutput final : public ports::YearOutput {
+ public:
+  Status WriteYear(int year, const std::string& category, std::span<const core::DailyTotals> days, core::Date,
+                   bool) override {
+    int64_t mm = 0;
+    for (const auto& d : days) mm += d.distance_mm;
+    written[{year, category}] = mm;
+    return Ok();
+  }
+  std::map<std::pair<int, std::string>, int64_t> written;  // total distance in mm
+};
+
+// An activity starting at `local` wall-clock time with the given UTC offset.
+core::Activity Ride(int64_t id, const std::string& local, int offset_h, double distance_m = 10000) {
+  core::Activity a;
+  a.id = id;
+  a.athlete_id = kAthlete;
+  a.name = "ride " + std::to_string(id);
+  a.distance_m = distance_m;
+  a.moving_time_s = 1800;
+  a.elapsed_time_s = 1900;
+  a.type = "Ride";
+  a.sport_type = "Ride";
+  a.start_date_local = local;
+  auto naive = core::ParseNaiveEpoch(local);
+  a.start_date = core::FormatIsoUtc(core::TimePoint{std::chrono::seconds{*naive - offset_h * 3600}});
+  a.utc_offset_s = offset_h * 3600.0;
+  a.timezone = "(GMT" + std::string(offset_h < 0 ? "-" : "+") + "00:00) Test/Zone";
+  a.visibility = "everyone";
+  a.raw_json = R"({"id":)" + std::to_string(id) + R"(,"name":")" + a.name + R"("})";
+  return a;
+}
+
+// `n` rides of `year`, one every 13 h 20 min from 1 January 06:00 local (UTC-5);
+// at most 650 fit in one year.
+std::vector<core::Activity> RidesOf(int year, int n, int64_t first_id) {
+  std::vector<core::Activity> out;
+  int64_t base = *core::ParseNaiveEpoch(std::to_string(year) + "-01-01T06:00:00Z");
+  for (int i = 0; i < n; ++i) {
+    std::string local = core::FormatIsoUtc(core::TimePoint{std::chrono::seconds{base + i * 48'000}});
+    out.push_back(Ride(first_id + i, local, -5, 1000.0 + i));
+  }
+  return out;
+}
+
+class SilentObserver final : public BackfillObserver {};
+
+class BackfillTest : public ::testing::Test {
+ protected:
+  BackfillTest() : categories_(core::SportCategories::Default()) {
+    auto store = adapters::sqlite::SqliteStore::Open(":memory:", categories_);
+    EXPECT_TRUE(store.has_value()) << (store ? "" : store.error().message);
+    store_ = std::move(*store);
+    clock_.SetEpochS(*core::ParseNaiveEpoch("2026-06-01T12:00:00Z"));
+  }
+
+  Result<BackfillReport> Run(std::vector<int> years, bool dry_run = false) {
+    Backfill backfill(source_, dry_run ? nullptr : store_.get(), dry_run ? nullptr : &output_, clock_, categories_,
+                      observer_);
+    BackfillOptions o;
+    o.years = std::move(years);
+    o.dry_run = dry_run;
+    return backfill.Run(o);
+  }
+
+  std::set<int64_t> StoredIds(int year) {
+    std::set<int64_t> ids;
+    auto acts = store_->ActivitiesInLocalYear(kAthlete, year);
+    EXPECT_TRUE(acts.has_value());
+    for (const auto& a : *acts) ids.insert(a.id);
+    return ids;
+  }
+
+  const core::SportCategories& categories_;
+  std::unique_ptr<adapters::sqlite::SqliteStore> store_;
+  fakes::FakeClock clock_;
+  ScriptedSource source_;
+  RecordingOutput output_;
+  SilentObserver observer_;
+};
+
+TEST(MergeYearsTest, MergesContiguousYearsAndIgnoresOrderAndRepeats) {
+  using V = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(MergeYears({2025, 2023, 2024, 2019, 2024}), (V{{2019, 2019}, {2023, 2025}}));
+  EXPECT_EQ(MergeYears({2020}), (V{{2020, 2020}}));
+  EXPECT_EQ(MergeYears({2021, 2019}), (V{{2019, 2019}, {2021, 2021}}));
+}
+
+TEST(RangeCheckpointTest, RoundTripsAndRejectsGarbage) {
+  RangeCheckpoint cp{7, 1700000000, 1690000000, 3, 600};
+  auto back = RangeCheckpoint::Decode(cp.Encode());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->run_id, 7);
+  EXPECT_EQ(back->fence_epoch_s, 1700000000);
+  EXPECT_EQ(back->cursor_after_epoch_s, 1690000000);
+  EXPECT_EQ(back->pages, 3);
+  EXPECT_EQ(back->found, 600);
+  EXPECT_FALSE(RangeCheckpoint::Decode("").has_value());
+  EXPECT_FALSE(RangeCheckpoint::Decode("run=x;fence=1").has_value());
+}
+
+TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {
+  for (auto& a : RidesOf(2024, 450, 1)) source_.Put(a);
+  for (auto& a : RidesOf(2025, 400, 10'001)) source_.Put(a);
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->list_requests, 3);  // ceil(450 / 200)
+  EXPECT_EQ(StoredIds(2024).size(), 450u);
+
+  source_.queries.clear();
+  auto r2 = Run({2025});
+  ASSERT_TRUE(r2.has_value()) << r2.error().message;
+  EXPECT_EQ(r2->list_requests, 3);  // 400 = 2 x 200: a third, empty page ends it
+  EXPECT_EQ(StoredIds(2025).size(), 400u);
+  for (const auto& q : source_.queries) {
+    EXPECT_EQ(q.per_page, 200);
+    EXPECT_EQ(q.page, 1) << "pages move the `after` cursor, never the page offset";
+  }
+}
+
+TEST_F(BackfillTest, ContiguousYearsShareOneListingAndLocalDatesDecideTheYear) {
+  // 20:00 on 31 December in New York is 01:00 UTC on 1 January: the old year.
+  source_.Put(Ride(1, "2024-12-31T20:00:00Z", -5));
+  // 05:00 on 1 January at UTC+14 is 15:00 UTC on 31 December: the new year.
+  source_.Put(Ride(2, "2024-01-01T05:00:00Z", 14));
+  // 23:59 on 31 December 2023 at UTC+14: 2023, outside the requested years.
+  source_.Put(Ride(3, "2023-12-31T23:59:00Z", 14));
+  // 00:30 on 1 January 2026 at UTC-12: outside as well.
+  source_.Put(Ride(4, "2026-01-01T00:30:00Z", -12));
+  source_.Put(Ride(5, "2025-07-01T08:00:00Z", 2));
+  auto r = Run({2025, 2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->list_requests, 1) << "2024 and 2025 are one range, one short page";
+  EXPECT_EQ(StoredIds(2024), (std::set<int64_t>{1, 2}));
+  EXPECT_EQ(StoredIds(2025), (std::set<int64_t>{5}));
+  EXPECT_TRUE(StoredIds(2023).empty());
+  EXPECT_TRUE(StoredIds(2026).empty());
+  // The widened UTC range: 14 h before 1 January, 12 h after 31 December.
+  ASSERT_FALSE(source_.queries.empty());
+  EXPECT_EQ(*source_.queries[0].after_epoch_s, *core::ParseNaiveEpoch("2024-01-01T00:00:00Z") - 14 * 3600 - 1);
+}
+
+TEST_F(BackfillTest, HistoryChangingBetweenPagesSkipsNothing) {
+  auto rides = RidesOf(2024, 500, 1);
+  for (auto& a : rides) source_.Put(a);
+  // After the first page: ten early activities are deleted on Strava (an
+  // offset-paged listing would now skip ten) and two new ones appear at the
+  // end of the year.
+  source_.before_call = [&](int call) -> Status {
+    if (call == 2) {
+      for (int64_t id = 1; id <= 10; ++id) source_.Remove(id);
+      source_.Put(Ride(9001, "2024-12-30T10:00:00Z", -5));
+      source_.Put(Ride(9002, "2024-12-30T11:00:00Z", -5));
+    }
+    return Ok();
+  };
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  std::set<int64_t> stored = StoredIds(2024);
+  for (int64_t id = 11; id <= 500; ++id) EXPECT_TRUE(stored.contains(id)) << id;
+  EXPECT_TRUE(stored.contains(9001));
+  EXPECT_TRUE(stored.contains(9002));
+  // The deleted ones were stored from page 1 and count as seen by that run;
+  // the next run no longer lists them and archives them.
+  EXPECT_TRUE(stored.contains(1));
+  auto again = Run({2024});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->years.at(0).removed, 10);
+  EXPECT_EQ(StoredIds(2024), source_.Ids());
+}
+
+TEST_F(BackfillTest, AStoppedRunResumesWithoutFetchingACompletedPageTwice) {
+  for (auto& a : RidesOf(2024, 650, 1)) source_.Put(a);
+  ASSERT_EQ(source_.Ids().size(), 650u);
+  source_.before_call = [](int call) -> Status {
+    if (call == 3) return Fail(ErrorCode::kDailyRateLimited, "daily limit");
+    return Ok();
+  };
+  auto first = Run({2024});
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_TRUE(first->stopped.has_value());
+  EXPECT_EQ(first->stopped->code, ErrorCode::kDailyRateLimited);
+  EXPECT_EQ(StoredIds(2024).size(), 400u) << "the two completed pages are committed";
+  EXPECT_TRUE(output_.written.empty()) << "no aggregate files from a partial year";
+
+  source_.before_call = nullptr;
+  auto second = Run({2024});
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_FALSE(second->stopped.has_value());
+  EXPECT_TRUE(second->resumed);
+  EXPECT_EQ(second->run_id, first->run_id);
+  // 650 activities: 4 pages in all, 2 before the stop and 2 after.
+  EXPECT_EQ(source_.RequestsSent(), 4);
+  std::set<int64_t> afters;
+  for (const auto& q : source_.queries) EXPECT_TRUE(afters.insert(*q.after_epoch_s).second) << "a page fetched twice";
+  EXPECT_EQ(StoredIds(2024).size(), 650u);
+  EXPECT_EQ(second->years.at(0).removed, 0) << "rows of the first attempt count as seen by the resumed run";
+  // Distances 1000 + i metres, i = 0..649, in millimetres.
+  EXPECT_EQ(output_.written.at({2024, "cycling"}), (650 * 1000 + 649 * 650 / 2) * 1000);
+}
+
+TEST_F(BackfillTest, ReRunsAreUnchangedAndDeletionsOnStravaAreArchived) {
+  for (auto& a : RidesOf(2024, 30, 1)) source_.Put(a);
+  for (auto& a : RidesOf(2023, 5, 501)) source_.Put(a);
+  ASSERT_TRUE(Run({2023, 2024}).has_value());
+  auto same = Run({2024});
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->years.at(0).unchanged, 30);
+  EXPECT_EQ(same->years.at(0).inserted + same->years.at(0).updated + same->years.at(0).removed, 0);
+
+  source_.Remove(3);
+  source_.Remove(17);
+  source_.Remove(502);  // 2023: not requested below, so kept
+  auto edited = Ride(5, "2024-01-04T06:00:00Z", -5, 77'000);
+  source_.Put(edited);
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->years.at(0).removed, 2);
+  EXPECT_EQ(r->years.at(0).updated, 1);
+  EXPECT_EQ(r->years.at(0).unchanged, 27);
+  EXPECT_FALSE(StoredIds(2024).contains(3));
+  EXPECT_FALSE(StoredIds(2024).contains(17));
+  EXPECT_TRUE(StoredIds(2023).contains(502));
+  EXPECT_EQ((*store_->GetActivity(kAthlete, 5))->distance_m, 77'000);
+}
+
+TEST_F(BackfillTest, AWebhookChangeDuringTheRunIsNotOverwrittenByTheOlderCopy) {
+  auto rides = RidesOf(2024, 300, 1);
+  for (auto& a : rides) source_.Put(a);
+  // Between pages 1 and 2 a webhook renames activity 250 (on page 2). The
+  // page that lists it afterwards carries the older name: the live change
+  // came after the run started, so it wins.
+  source_.before_call = [&](int call) -> Status {
+    if (call == 2) {
+      clock_.SetEpochS(clock_.NowEpochS() + 5);
+      core::Activity renamed = rides[249];
+      renamed.name = "renamed by webhook";
+      ports::UpsertOptions o;
+      o.now_epoch_s = clock_.NowEpochS();
+      o.from_webhook = true;
+      EXPECT_TRUE(store_->UpsertActivities(std::vector<core::Activity>{renamed}, o).has_value());
+    }
+    return Ok();
+  };
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->years.at(0).fenced, 1);
+  EXPECT_EQ((*store_->GetActivity(kAthlete, 250))->name, "renamed by webhook");
+  EXPECT_EQ((*store_->GetActivity(kAthlete, 249))->name, "ride 249");
+  EXPECT_EQ(StoredIds(2024).size(), 300u);
+}
+
+TEST_F(BackfillTest, DryRunReportsTheFirstTenAndWritesNothing) {
+  for (auto& a : RidesOf(2024, 42, 1)) source_.Put(a);
+  auto r = Run({2024}, /*dry_run=*/true);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->years.at(0).found, 42);
+  ASSERT_EQ(r->years.at(0).sample.size(), 10u);
+  EXPECT_EQ(r->years.at(0).sample.front().id, 1);
+  EXPECT_TRUE(StoredIds(2024).empty());
+  EXPECT_TRUE(output_.written.empty());
+}
+
+TEST_F(BackfillTest, AFullPageThatDoesNotMoveTheCursorStopsInsteadOfLooping) {
+  // A broken server that ignores `after` and answers the same full page.
+  auto rides = RidesOf(2024, 200, 1);
+  class Stuck final : public ActivitySource {
+   public:
+    explicit Stuck(std::vector<core::Activity> page) : page_(std::move(page)) {}
+    Result<int64_t> AthleteId() override { return kAthlete; }
+    Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery&) override {
+      ++n_;
+      return page_;
+    }
+    int64_t RequestsSent() const override { return n_; }
+
+   private:
+    std::vector<core::Activity> page_;
+    int64_t n_ = 0;
+  } stuck(rides);
+  Backfill backfill(stuck, store_.get(), &output_, clock_, categories_, observer_);
+  BackfillOptions o;
+  o.years = {2024};
+  auto r = backfill.Run(o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kProtocol);
+  EXPECT_EQ(stuck.RequestsSent(), 2);
+}
+
+}  // namespace
+}  // namespace dl::app
