@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "adapters/files/year_files.h"
+#include "adapters/pubsub/aggregation_signal.h"
 #include "adapters/pubsub/pubsub_event_queue.h"
 #include "app/intake.h"
 #include "app/pipeline.h"
@@ -32,7 +33,7 @@ struct ServeFlags {
   int inserters = 2;
   int http_workers = 16;
   std::string transport = "store";  // store | pubsub
-  std::string pubsub_project;       // default $PUBSUB_PROJECT_ID
+  PubSubFlags pubsub;
 };
 
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
@@ -145,17 +146,30 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
 
   // The event queue: the store's own (default), or Pub/Sub (the store stays
   // the store). Pub/Sub acks after the effect commits (effects are
-  // idempotent); Strava retries are deduplicated in this process only.
+  // idempotent); Strava's retries are deduplicated through the store, so
+  // across every dispatcher; inserters tell the aggregators through the
+  // aggregates topic.
   ports::EventQueue* queue = &store;
   std::unique_ptr<adapters::pubsub::PubSubClient> pubsub_client;
   std::unique_ptr<adapters::pubsub::PubSubEventQueue> pubsub_queue;
+  std::unique_ptr<adapters::pubsub::PubSubAggregationSignal> pubsub_signal;
   if (f.transport == "pubsub") {
-    auto client = MakePubSubClient(f.pubsub_project);
+    std::string credentials;
+    auto client = MakePubSubClient(f.pubsub, &credentials);
     if (!client) return ReportError(client.error(), common.json);
     pubsub_client = std::move(*client);
-    pubsub_queue = std::make_unique<adapters::pubsub::PubSubEventQueue>(*pubsub_client, *clock,
-                                                                        adapters::pubsub::PubSubEventQueueOptions{});
+    Log("Pub/Sub: " + credentials);
+    adapters::pubsub::PubSubEventQueueOptions qo;
+    qo.topic = f.pubsub.events_topic;
+    qo.subscription = f.pubsub.inserter_subscription;
+    qo.dead_letter_topic = f.pubsub.dead_letter_topic;
+    qo.dedup = &store;
+    pubsub_queue = std::make_unique<adapters::pubsub::PubSubEventQueue>(*pubsub_client, *clock, std::move(qo));
     queue = pubsub_queue.get();
+    adapters::pubsub::PubSubAggregationSignalOptions so;
+    so.topic = f.pubsub.aggregates_topic;
+    so.subscription = f.pubsub.aggregator_subscription;
+    pubsub_signal = std::make_unique<adapters::pubsub::PubSubAggregationSignal>(*pubsub_client, std::move(so));
   }
 
   // Workers.
@@ -177,7 +191,7 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
   po.aggregator.log = Log;
   app::PipelinePorts pp{*queue, store, store, store, store, store, *clock,
                         [&apis](int i) -> ports::StravaApi& { return *apis[static_cast<size_t>(i)]; },
-                        [&outputs](int64_t athlete) { return outputs.For(athlete); }};
+                        [&outputs](int64_t athlete) { return outputs.For(athlete); }, pubsub_signal.get()};
   std::unique_ptr<app::Pipeline> pipeline;
   if (inserter || aggregator) pipeline = std::make_unique<app::Pipeline>(pp, *categories, po);
 
@@ -268,11 +282,15 @@ CommandRunner AddServeCommand(CLI::App& parent, CommonFlags& common) {
   sub->add_option("--http-workers", f->http_workers, "HTTP handler threads (default 16)")->check(CLI::Range(4, 512));
   sub->add_option("--on-deauthorize", f->on_deauthorize, "delete (default) or keep the athlete's data");
   sub->add_option("--transport", f->transport,
-                  "store (default: the store's embedded queue) or pubsub (topic desirelines-events, subscription "
-                  "desirelines-inserter, dead letters to desirelines-dead-letters; create them with "
-                  "`desirelines pubsub setup`; needs PUBSUB_EMULATOR_HOST)")
+                  "store (default: the store's embedded queue) or pubsub: webhook events to topic "
+                  "desirelines-events, inserters pull subscription desirelines-inserter (ordering key = athlete; "
+                  "dead letters to desirelines-dead-letters after 5 deliveries), inserters signal the aggregators "
+                  "through topic desirelines-aggregates / subscription desirelines-aggregator; Strava's retries are "
+                  "deduplicated through the store across every dispatcher. Create them with `desirelines pubsub "
+                  "setup`. Credentials: PUBSUB_EMULATOR_HOST, else GOOGLE_APPLICATION_CREDENTIALS (key file, mode "
+                  "0600), else the GCE metadata server")
       ->check(CLI::IsMember({"store", "pubsub"}));
-  sub->add_option("--pubsub-project", f->pubsub_project, "Pub/Sub project id (default: $PUBSUB_PROJECT_ID)");
+  AddPubSubFlags(*sub, f->pubsub);
   AddCommonFlags(*sub, common);
   return [f, &common] { return RunServe(*f, common); };
 }

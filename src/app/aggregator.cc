@@ -6,6 +6,32 @@
 
 namespace dl::app {
 
+Status LocalAggregationSignal::Publish(std::span<const core::WebhookEvent> applied) {
+  if (applied.empty()) return Ok();
+  {
+    std::lock_guard lock(mu_);
+    pending_ += static_cast<int>(applied.size());
+  }
+  cv_.notify_all();
+  return Ok();
+}
+
+Result<AggregationSignal::Received> LocalAggregationSignal::Wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return interrupted_ || pending_ > 0; });
+  Received received;
+  received.count = std::exchange(pending_, 0);
+  return received;
+}
+
+void LocalAggregationSignal::Interrupt() {
+  {
+    std::lock_guard lock(mu_);
+    interrupted_ = true;
+  }
+  cv_.notify_all();
+}
+
 Aggregator::Aggregator(ports::PipelineStore& dirty, ports::AggregateStore& aggregates, OutputFor outputs,
                        const ports::Clock& clock, const core::SportCategories& categories, AggregatorOptions options)
     : dirty_(dirty),

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <tuple>
 
+#include "app/aggregator.h"
 #include "core/time.h"
 
 namespace dl::app {
@@ -59,6 +60,8 @@ InserterStats& InserterStats::operator+=(const InserterStats& o) {
   dead_lettered += o.dead_lettered;
   released += o.released;
   store_errors += o.store_errors;
+  fenced += o.fenced;
+  signal_errors += o.signal_errors;
   return *this;
 }
 
@@ -262,9 +265,10 @@ void Inserter::WorkActivity(Group& group) {
   StravaSession& session = SessionFor(group.owner_id);
   waits_->Reset();
   const int64_t sent_before = session.RequestsSent();
+  const int64_t fetch_start = NowS();
   Result<core::Activity> fetched = session.GetActivity(group.object_id);
   Count([&](InserterStats& s) { s.fetches += session.RequestsSent() - sent_before; });
-  Apply(group, std::move(fetched));
+  Apply(group, std::move(fetched), fetch_start);
 }
 
 Status Inserter::ApplyPatch(const Group& group) {
@@ -290,11 +294,16 @@ Status Inserter::ApplyPatch(const Group& group) {
   patch.now_epoch_s = NowS();
   auto applied = ports_.pipeline.PatchActivity(patch);
   if (!applied) return std::unexpected(applied.error());
-  if (*applied) Count([](InserterStats& s) { ++s.patched; });
+  if (*applied) {
+    Count([](InserterStats& s) { ++s.patched; });
+    Signal(group);  // a type change moves the activity between categories now
+  }
   return Ok();
 }
 
-void Inserter::Apply(Group& group, Result<core::Activity> fetched) {
+// Stamped with the fetch's start and fenced one second later: see the
+// cross-process guarantee in inserter.h.
+void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch_start_s) {
   if (!fetched) {
     if (fetched.error().code != ErrorCode::kNotFound) return Fail(group, fetched.error());
     // Gone, or hidden from us (private without read_all): Strava is the
@@ -304,13 +313,15 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched) {
     request.ids = {group.object_id};
     request.reason = group.Has("delete") ? "delete webhook confirmed: Strava answers 404"
                                          : "Strava answers 404 after a " + group.Aspects() + " webhook";
-    request.now_epoch_s = NowS();
+    request.now_epoch_s = fetch_start_s;
+    request.fence_epoch_s = fetch_start_s + 1;
     int64_t archived = 0;
     Complete(group, [&](std::vector<int64_t> acks) -> Status {
       request.ack_events = std::move(acks);
       auto n = ports_.activities.ArchiveActivities(request);
       if (!n) return std::unexpected(n.error());
       archived = *n;
+      if (archived > 0) Signal(group);  // before an external queue's ack: a crash repeats it, never loses it
       return Ok();
     });
     Count([&](InserterStats& s) { s.archived += archived; });
@@ -327,17 +338,39 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched) {
     Count([](InserterStats& s) { ++s.forged_deletes; });
   }
   ports::UpsertOptions options;
-  options.now_epoch_s = NowS();
+  options.now_epoch_s = fetch_start_s;
+  options.fence_epoch_s = fetch_start_s + 1;
   options.from_webhook = true;
-  bool written = false;
+  std::optional<ports::UpsertSummary> summary;
   Complete(group, [&](std::vector<int64_t> acks) -> Status {
     options.ack_events = std::move(acks);
-    auto summary = ports_.activities.UpsertActivities(std::span(&activity, 1), options);
-    if (!summary) return std::unexpected(summary.error());
-    written = true;
+    auto written = ports_.activities.UpsertActivities(std::span(&activity, 1), options);
+    if (!written) return std::unexpected(written.error());
+    summary = *written;
+    if (written->inserted + written->updated > 0) Signal(group);  // before an external queue's ack
     return Ok();
   });
-  if (written) Count([](InserterStats& s) { ++s.upserted; });
+  if (!summary) return;
+  if (summary->fenced > 0) {
+    Log("kept the stored " + group.Describe() + ": it was written by a fetch newer than this one (started " +
+        IsoUtc(fetch_start_s) + ")");
+    Count([](InserterStats& s) { ++s.fenced; });
+    return;
+  }
+  Count([](InserterStats& s) { ++s.upserted; });
+}
+
+void Inserter::Signal(const Group& group) {
+  if (ports_.signal == nullptr) return;
+  std::vector<core::WebhookEvent> applied;
+  applied.reserve(group.events.size());
+  for (const auto& queued : group.events) applied.push_back(queued.event);
+  if (Status s = ports_.signal->Publish(applied); !s) {
+    // The store marked the years dirty in the effect's transaction: the
+    // aggregators' idle poll finds them.
+    Count([](InserterStats& st) { ++st.signal_errors; });
+    Log("could not signal the aggregators about " + group.Describe() + ": " + s.error().message);
+  }
 }
 
 // ---- deauthorization ----
@@ -386,6 +419,7 @@ void Inserter::WorkDeauthorization(Group& group) {
     Log("athlete " + std::to_string(athlete) + " deauthorized the application: deleted their tokens, kept their data");
   }
   Count([](InserterStats& s) { ++s.deauthorized; });
+  if (options_.on_deauthorize == OnDeauthorize::kDelete) Signal(group);
   Complete(group, nullptr);
 }
 

@@ -36,8 +36,32 @@
 // athlete, and sessions are not thread-safe). Inserters of one process share
 // a WorkLocks, which serialises the work on one activity (a later fetch never
 // commits before an earlier one) and a deauthorization against all work on
-// that athlete. Across processes, correctness rests on fetching the current
-// state and on idempotent upserts.
+// that athlete.
+//
+// Across processes (several `serve --role inserter`, on PostgreSQL or over
+// Pub/Sub), WorkLocks do not reach. The guarantee there: an older fetch never
+// overwrites a newer one, to the second. Every upsert or archive of a fetch
+// is stamped with the fetch's START time (UpsertOptions::now_epoch_s, which
+// becomes webhook_changed_at / deleted_at) and fenced at start + 1 s
+// (fence_epoch_s: a row stamped at or after the fence, i.e. by a fetch or
+// patch that began in a later second, is kept; so is an activity archived
+// since then). A stale fetch that commits late is therefore reported as
+// fenced and changes nothing (InserterStats::fenced); two fetches that start
+// within the same second are not ordered (they saw Strava within one second
+// of each other). Clocks of the processes must agree to well under a second
+// (NTP). Within one process WorkLocks order fetches exactly, and a group's
+// own patch (stamped before its fetch starts) never fences its fetch.
+// On Pub/Sub, ordering keys (= athlete) make overlap rare in the first place:
+// the emulator and Pub/Sub hand out the next message of a key only after the
+// previous one is acked, so two processes work one athlete at once only when
+// a lease ran out while its holder was still working (or after a nack, when
+// the emulator re-delivers a key's messages out of order).
+// After an effect that changed rows commits (and after a patch that changed
+// a row), the inserter tells the aggregators through an optional
+// AggregationSignal, before an external queue's ack (a crash in between
+// repeats the signal). A failed signal is logged and counted only: the
+// store marked the years dirty in the effect's transaction, and the
+// aggregators' idle poll finds them.
 #pragma once
 
 #include <atomic>
@@ -63,6 +87,8 @@
 #include "ports/strava_api.h"
 
 namespace dl::app {
+
+class AggregationSignal;  // app/aggregator.h
 
 enum class OnDeauthorize { kDelete, kKeep };
 
@@ -149,6 +175,8 @@ struct InserterStats {
   int64_t dead_lettered = 0;
   int64_t released = 0;         // events handed back at shutdown
   int64_t store_errors = 0;     // failures of the queue itself (Claim, Retry, ...)
+  int64_t fenced = 0;           // stale fetches kept out because a newer one committed first
+  int64_t signal_errors = 0;    // AggregationSignal::Publish failures (logged; nothing is lost)
   InserterStats& operator+=(const InserterStats& o);
 };
 
@@ -162,6 +190,9 @@ struct InserterPorts {
   ports::RateBudgetStore& budget;
   ports::StravaApi& api;  // used by this inserter's thread only (HTTP clients serialise)
   ports::Clock& clock;
+  // Told after each effect that may change daily totals committed; may be
+  // null (nothing told; aggregators find the store's marks at their poll).
+  AggregationSignal* signal = nullptr;
 };
 
 class Inserter {
@@ -190,7 +221,9 @@ class Inserter {
   void WorkActivity(Group& group);
   void WorkDeauthorization(Group& group);
   Status ApplyPatch(const Group& group);
-  void Apply(Group& group, Result<core::Activity> fetched);
+  // `fetch_start_s`: when the fetch began (the stamp and fence of its write).
+  void Apply(Group& group, Result<core::Activity> fetched, int64_t fetch_start_s);
+  void Signal(const Group& group);
   // The group's events complete: alone (no effect), or with `effect` when the
   // store acks inside it. `effect` receives the acks to carry.
   void Complete(Group& group, const std::function<Status(std::vector<int64_t> acks)>& effect);

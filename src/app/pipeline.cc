@@ -27,6 +27,8 @@ Result<int64_t> WakingEventQueue::Redrive(std::optional<int64_t> seq, int64_t no
 Pipeline::Pipeline(PipelinePorts ports, const core::SportCategories& categories, PipelineOptions options)
     : ports_(std::move(ports)), categories_(categories), options_(std::move(options)) {
   options_.inserter_threads = std::max(options_.inserter_threads, 0);
+  if (ports_.signal == nullptr) local_signal_ = std::make_unique<LocalAggregationSignal>();
+  signal_ = ports_.signal != nullptr ? ports_.signal : local_signal_.get();
   if (!options_.inserter.log) options_.inserter.log = options_.aggregator.log;
   if (!options_.aggregator.log) options_.aggregator.log = options_.inserter.log;
 }
@@ -45,7 +47,7 @@ void Pipeline::Start() {
   }
   for (int i = 0; i < options_.inserter_threads; ++i) {
     InserterPorts ip{ports_.queue,  ports_.activities,        ports_.pipeline, ports_.tokens,
-                     ports_.budget, ports_.api_for_thread(i), ports_.clock};
+                     ports_.budget, ports_.api_for_thread(i), ports_.clock, signal_};
     inserters_.push_back(std::make_unique<Inserter>(ip, locks_, options_.inserter));
   }
   if (options_.run_aggregator) {
@@ -72,6 +74,7 @@ void Pipeline::Stop() {
     aggregator_stop_ = true;
   }
   cv_.notify_all();
+  signal_->Interrupt();
   if (aggregator_thread_.joinable()) aggregator_thread_.join();
 }
 
@@ -108,27 +111,30 @@ void Pipeline::InserterLoop(Inserter& inserter) {
       Pause(options_.error_pause);
       continue;
     }
-    if (*claimed > 0) {
-      {
-        std::lock_guard lock(mu_);
-        aggregate_pending_ = true;
-      }
-      cv_.notify_all();
-      continue;  // more may be waiting
-    }
+    if (*claimed > 0) continue;  // more may be waiting (the inserter signalled its commits)
     WaitForWork(seen, options_.idle_poll);
   }
 }
 
 void Pipeline::AggregatorLoop() {
+  Aggregate(AggregationSignal::Received{});  // what was dirty before this process started
   for (;;) {
     {
       std::lock_guard lock(mu_);
       if (aggregator_stop_) break;
     }
-    if (auto r = aggregator_->RunOnce(); !r) Log("aggregator: " + r.error().message);
+    // Returns after idle_poll anyway: the safety net for years marked by
+    // another process (backfill) or whose signal was lost.
+    auto received = signal_->Wait(options_.idle_poll);
+    if (!received) {
+      // The store's marks still work without the signal: run anyway.
+      Log("aggregation signal: " + received.error().message);
+      Aggregate(AggregationSignal::Received{});
+      Pause(options_.error_pause);
+      continue;
+    }
+    Aggregate(*received);
     Pause(options_.aggregate_every);  // lets a burst gather into the next run
-    WaitForAggregation(options_.idle_poll);
   }
   // The inserters are joined: write everything they committed.
   for (int i = 0; i < 64; ++i) {
@@ -147,10 +153,14 @@ void Pipeline::WaitForWork(uint64_t& seen, std::chrono::milliseconds timeout) {
   seen = wake_count_;
 }
 
-void Pipeline::WaitForAggregation(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return aggregator_stop_ || aggregate_pending_; });
-  aggregate_pending_ = false;
+void Pipeline::Aggregate(const AggregationSignal::Received& received) {
+  Result<int> r = aggregator_->RunOnce();
+  // A full claim means more may be dirty: go on before settling the signals.
+  for (int i = 0; r && *r >= std::max(options_.aggregator.max_years, 1) && i < 16; ++i) r = aggregator_->RunOnce();
+  if (!r) Log("aggregator: " + r.error().message);
+  if (received.count == 0) return;
+  Status settled = r ? signal_->Done(received) : signal_->Again(received);
+  if (!settled) Log("aggregation signal: " + settled.error().message);
 }
 
 void Pipeline::Pause(std::chrono::milliseconds d) {

@@ -8,6 +8,11 @@
 // commit); the aggregator runs when an inserter applied something, at most
 // once per `aggregate_every` (so that bursts share one rewrite), and every
 // `idle_poll` anyway (years made dirty by another process, e.g. backfill).
+// "An inserter applied something" travels through PipelinePorts::signal
+// (app/aggregator.h): in-process by default, a Pub/Sub topic on
+// `--transport pubsub`, so that aggregators in other processes hear of the
+// inserters' commits too; the aggregator acknowledges the signals it woke on
+// only after its run succeeded (else they come back).
 //
 // Crash safety comes from the queue: a claimed event is leased, and an event
 // whose worker died (SIGKILL) is delivered again when its lease runs out;
@@ -67,6 +72,9 @@ struct PipelinePorts {
   // give each thread its own for parallel fetches.
   std::function<ports::StravaApi&(int thread_index)> api_for_thread;
   OutputFor outputs;  // may be empty when run_aggregator is false
+  // Inserters -> aggregator wake-ups; null: an in-process one owned by the
+  // pipeline (LocalAggregationSignal).
+  AggregationSignal* signal = nullptr;
 };
 
 // The ports of the embedded default: every store port is `store` (which is
@@ -133,13 +141,16 @@ class Pipeline {
   void AggregatorLoop();
   // Waits until woken (wake counter past `seen`), stopped or `timeout`.
   void WaitForWork(uint64_t& seen, std::chrono::milliseconds timeout);
-  void WaitForAggregation(std::chrono::milliseconds timeout);
+  // One aggregation after a Wait, then Done/Again on what woke it.
+  void Aggregate(const AggregationSignal::Received& received);
   void Pause(std::chrono::milliseconds d);
   void Log(const std::string& line) const;
 
   PipelinePorts ports_;
   const core::SportCategories& categories_;
   PipelineOptions options_;
+  std::unique_ptr<LocalAggregationSignal> local_signal_;  // when ports_.signal was null
+  AggregationSignal* signal_ = nullptr;                   // ports_.signal or local_signal_
   WorkLocks locks_;
   std::vector<std::unique_ptr<Inserter>> inserters_;
   std::unique_ptr<Aggregator> aggregator_;
@@ -150,7 +161,6 @@ class Pipeline {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   uint64_t wake_count_ = 0;      // guarded by mu_
-  bool aggregate_pending_ = false;  // guarded by mu_
   bool started_ = false;            // guarded by mu_
   bool stopped_ = false;            // guarded by mu_
   bool aggregator_stop_ = false;    // guarded by mu_; raised after the inserters are joined

@@ -8,10 +8,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
+#include "adapters/sqlite/sqlite_store.h"
 #include "app/aggregator.h"
 #include "app/inserter.h"
 #include "app/pipeline.h"
@@ -518,9 +523,14 @@ class HookedApi final : public ports::StravaApi {
                                                                  const ports::ListQuery& q) override {
     return inner_.ListActivities(t, q);
   }
+  // Runs after the inner call, before its answer is returned (the answer is
+  // "in flight" meanwhile).
+  std::function<void()> after_get;
   ports::ApiResponse<core::Activity> GetActivity(const std::string& t, int64_t id) override {
     if (before_get) before_get();
-    return inner_.GetActivity(t, id);
+    auto answer = inner_.GetActivity(t, id);
+    if (after_get) after_get();
+    return answer;
   }
   ports::ApiResponse<int64_t> CreateSubscription(const std::string& u, const std::string& v) override {
     return inner_.CreateSubscription(u, v);
@@ -563,6 +573,170 @@ TEST_F(InserterTest, ExternalQueueIsAckedAfterTheEffect) {
   EXPECT_EQ(*ins.RunOnce(), 2);
   EXPECT_TRUE(*no_queue_store.GetActivity(kAthlete, 90));
   EXPECT_EQ(Pending(), 0);
+}
+
+// Two inserter processes (own WorkLocks each) over one real store: a fetch
+// whose answer was in flight while a later fetch of the same activity
+// committed must not overwrite it (inserter.h: stamped with the fetch's
+// start, fenced one second later).
+TEST_F(InserterTest, AStaleFetchOfAnotherProcessNeverOverwritesANewerOne) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("dl_fence_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+                    std::to_string(reinterpret_cast<uintptr_t>(this)));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  auto opened = adapters::sqlite::SqliteStore::Open((dir / "store.db").string(), core::SportCategories::Default());
+  ASSERT_TRUE(opened) << opened.error().message;
+  adapters::sqlite::SqliteStore& store = **opened;
+  ASSERT_TRUE(store.SaveToken({kAthlete, "access-live", "refresh-live", kNow + 6 * 3600, "activity:read_all"}));
+  core::Activity ride = MakeActivity(700, kAthlete, "2023-06-01T08:00:00Z", 10'000);
+  ride.name = "old title";
+  api_.UpsertActivity(ride);
+  ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("update", 700, kNow)}, kNow));
+
+  options_.claim_batch = 1;
+  HookedApi slow(api_);
+  WorkLocks locks_b;
+  Inserter b(InserterPorts{store, store, store, store, store, api_, clock_}, locks_b, options_);
+  bool b_ran = false;
+  slow.after_get = [&] {
+    if (b_ran) return;
+    b_ran = true;
+    // While A's answer ("old title") is in flight, Strava changes and
+    // another process works the newer event, a second later.
+    clock_.Advance(std::chrono::seconds(1));
+    core::Activity renamed = ride;
+    renamed.name = "new title";
+    api_.UpsertActivity(renamed);
+    ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("update", 700, kNow + 1)}, kNow + 1));
+    EXPECT_EQ(*b.RunOnce(), 1);
+  };
+  Inserter a(InserterPorts{store, store, store, store, store, slow, clock_}, locks_, options_);
+  EXPECT_EQ(*a.RunOnce(), 1);
+  ASSERT_TRUE(b_ran);
+  EXPECT_EQ((*store.GetActivity(kAthlete, 700))->name, "new title");
+  EXPECT_EQ(a.Stats().fenced, 1);
+  EXPECT_EQ(b.Stats().fenced, 0);
+  EXPECT_EQ(*store.PendingCount(), 0) << "a fenced event is completed, not retried";
+
+  // Later fetches are not fenced: the row follows Strava again.
+  clock_.Advance(std::chrono::seconds(5));
+  ride.name = "newest title";
+  api_.UpsertActivity(ride);
+  ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("update", 700, kNow + 6)}, clock_.NowEpochS()));
+  EXPECT_EQ(*a.RunOnce(), 1);
+  EXPECT_EQ((*store.GetActivity(kAthlete, 700))->name, "newest title");
+  EXPECT_EQ(a.Stats().fenced, 1);
+}
+
+// The inserter tells the aggregators about committed effects only.
+TEST_F(InserterTest, CommittedEffectsAreSignalledToTheAggregators) {
+  class CountingSignal final : public AggregationSignal {
+   public:
+    Status Publish(std::span<const core::WebhookEvent> applied) override {
+      for (const auto& e : applied) objects.push_back(e.object_id);
+      return Ok();
+    }
+    Result<Received> Wait(std::chrono::milliseconds) override { return Received{}; }
+    Status Done(const Received&) override { return Ok(); }
+    Status Again(const Received&) override { return Ok(); }
+    void Interrupt() override {}
+    std::vector<int64_t> objects;
+  } signal;
+  api_.UpsertActivity(MakeActivity(110, kAthlete, "2023-06-01T08:00:00Z"));
+  Inserter ins(InserterPorts{queue_, store_, store_, tokens_, budget_, api_, clock_, &signal}, locks_, options_);
+  // 111: gone from Strava and never stored (nothing archived); 112: an
+  // athlete without tokens (dropped).
+  Enqueue({Event("create", 110, kNow), Event("delete", 111, kNow), Event("create", 112, kNow, /*owner=*/999)});
+  EXPECT_EQ(*ins.RunOnce(), 3);
+  EXPECT_EQ(signal.objects, std::vector<int64_t>{110});
+}
+
+// An AggregationSignal whose deliveries the test scripts; records Done/Again.
+class ScriptedSignal final : public AggregationSignal {
+ public:
+  void Deliver(std::string id) {
+    std::lock_guard lock(mu_);
+    inbox_.push_back(std::move(id));
+    cv_.notify_all();
+  }
+  Status Publish(std::span<const core::WebhookEvent>) override { return Ok(); }
+  Result<Received> Wait(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return interrupted_ || !inbox_.empty(); });
+    Received r;
+    r.count = static_cast<int>(inbox_.size());
+    r.ids = std::exchange(inbox_, {});
+    return r;
+  }
+  Status Done(const Received& r) override { return Record(done_, r); }
+  Status Again(const Received& r) override { return Record(again_, r); }
+  void Interrupt() override {
+    std::lock_guard lock(mu_);
+    interrupted_ = true;
+    cv_.notify_all();
+  }
+  std::vector<std::string> done() const {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  std::vector<std::string> again() const {
+    std::lock_guard lock(mu_);
+    return again_;
+  }
+
+ private:
+  Status Record(std::vector<std::string>& to, const Received& r) {
+    std::lock_guard lock(mu_);
+    to.insert(to.end(), r.ids.begin(), r.ids.end());
+    return Ok();
+  }
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> inbox_, done_, again_;
+  bool interrupted_ = false;
+};
+
+// The aggregator acknowledges the signals it woke on only after its run
+// succeeded; a failed run hands them back (Again) for a later delivery.
+TEST_F(InserterTest, TheAggregatorSettlesItsSignalsByTheRunsOutcome) {
+  class FlakyOutput final : public ports::YearOutput {
+   public:
+    Status WriteYear(int, const std::string&, std::span<const core::DailyTotals>, core::Date, bool) override {
+      ++calls;
+      if (failures_left.fetch_sub(1) > 0) return Fail(ErrorCode::kIo, "disk full");
+      return Ok();
+    }
+    std::atomic<int> calls{0};
+    std::atomic<int> failures_left{2};
+  } output;
+  ScriptedSignal signal;
+  store_.Put(MakeActivity(120, kAthlete, "2023-06-01T08:00:00Z"));  // a dirty year
+  PipelineOptions o;
+  o.inserter_threads = 0;
+  o.idle_poll = std::chrono::seconds(30);  // only the script wakes the aggregator
+  o.aggregate_every = std::chrono::milliseconds(1);
+  o.aggregator.categories = {"cycling"};
+  PipelinePorts ports{queue_, store_, store_, store_, tokens_, budget_, clock_,
+                      [this](int) -> ports::StravaApi& { return api_; },
+                      [&output](int64_t) -> ports::YearOutput* { return &output; }, &signal};
+  Pipeline pipeline(ports, core::SportCategories::Default(), o);
+  pipeline.Start();
+  // The start-up run (what was dirty before the process started) fails.
+  ASSERT_TRUE(Eventually([&] { return output.calls.load() == 1; }));
+  const auto after_lease = std::chrono::seconds(o.aggregator.lease_s + 1);
+  clock_.Advance(after_lease);  // the failed year's claim runs out
+  signal.Deliver("m1");
+  EXPECT_TRUE(Eventually([&] { return signal.again() == std::vector<std::string>{"m1"}; }));
+  EXPECT_TRUE(signal.done().empty()) << "a failed run does not consume its signals";
+  clock_.Advance(after_lease);
+  signal.Deliver("m2");
+  EXPECT_TRUE(Eventually([&] { return signal.done() == std::vector<std::string>{"m2"}; }));
+  EXPECT_EQ(store_.DirtyCount(), 0u) << "the third run wrote the year";
+  pipeline.Stop();
 }
 
 TEST(WorkLocksTest, AnAthleteLockWaitsForTheWorkOnItsActivities) {

@@ -5,9 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <deque>
-#include <memory>
-#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -18,11 +15,23 @@ constexpr int32_t kMaxDeadlineS = 600;  // Pub/Sub's ceiling for an ack deadline
 
 std::unexpected<Error> NotSupported(const char* what) {
   return Fail(ErrorCode::kInvalidArgument,
-              std::string(what) + " is not supported on the Pub/Sub transport; use the Cloud console / gcloud");
+              std::string(what) + " is not supported through the queue on the Pub/Sub transport; dead letters: "
+                                                        "`desirelines events --transport pubsub --failed` (or gcloud)");
 }
 
 int32_t ClampDeadline(int64_t seconds) {
   return static_cast<int32_t>(std::clamp<int64_t>(seconds, 0, kMaxDeadlineS));
+}
+
+// An integer attribute; 0 when absent or not a number.
+int64_t AttributeInt(const std::map<std::string, std::string>& attributes, const char* key) {
+  auto it = attributes.find(key);
+  if (it == attributes.end()) return 0;
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 template <typename T>
@@ -37,31 +46,28 @@ void GetOptional(const nlohmann::json& j, const char* key, std::optional<T>& out
 
 }  // namespace
 
-InProcessDedup InProcessDedupFilter(size_t capacity) {
-  struct State {
-    std::mutex mu;
-    std::unordered_set<std::string> keys;
-    std::deque<std::string> order;
-  };
-  auto state = std::make_shared<State>();
-  InProcessDedup dedup;
-  dedup.filter = [state, capacity](const std::string& key, int64_t) -> Result<bool> {
-    std::lock_guard lock(state->mu);
-    if (!state->keys.insert(key).second) return false;
-    state->order.push_back(key);
-    while (state->order.size() > capacity) {
-      state->keys.erase(state->order.front());
-      state->order.pop_front();
+Result<std::vector<bool>> InProcessDedupStore::RecordDedupKeys(std::span<const std::string> keys, int64_t) {
+  std::lock_guard lock(mu_);
+  std::vector<bool> fresh;
+  fresh.reserve(keys.size());
+  for (const std::string& key : keys) {
+    fresh.push_back(keys_.insert(key).second);
+    if (!fresh.back()) continue;
+    order_.push_back(key);
+    while (order_.size() > capacity_) {
+      keys_.erase(order_.front());
+      order_.pop_front();
     }
-    return true;
-  };
-  // The key stays in `order` until it ages out; erasing it there is not
-  // needed for correctness (an aged-out key that is absent is a no-op).
-  dedup.forget = [state](const std::string& key) {
-    std::lock_guard lock(state->mu);
-    state->keys.erase(key);
-  };
-  return dedup;
+  }
+  return fresh;
+}
+
+// A forgotten key stays in `order_` until it ages out; erasing it there is
+// not needed (an aged-out key that is absent is a no-op).
+Status InProcessDedupStore::ForgetDedupKeys(std::span<const std::string> keys) {
+  std::lock_guard lock(mu_);
+  for (const std::string& key : keys) keys_.erase(key);
+  return Ok();
 }
 
 std::string EncodeEvent(const core::WebhookEvent& e) {
@@ -114,11 +120,8 @@ std::string DedupKeyHash(const core::WebhookEvent& event) {
 
 PubSubEventQueue::PubSubEventQueue(PubSubClient& client, const ports::Clock& clock, PubSubEventQueueOptions options)
     : client_(client), clock_(clock), options_(std::move(options)) {
-  if (!options_.dedup) {
-    auto dedup = InProcessDedupFilter();
-    options_.dedup = std::move(dedup.filter);
-    options_.dedup_forget = std::move(dedup.forget);
-  }
+  if (options_.dedup == nullptr) own_dedup_ = std::make_unique<InProcessDedupStore>();
+  dedup_ = options_.dedup != nullptr ? options_.dedup : own_dedup_.get();
 }
 
 int64_t PubSubEventQueue::NowS() const {
@@ -127,31 +130,38 @@ int64_t PubSubEventQueue::NowS() const {
 
 Result<std::vector<ports::EnqueueOutcome>> PubSubEventQueue::EnqueueBatch(std::span<const core::WebhookEvent> events,
                                                                           int64_t now_epoch_s) {
+  std::vector<std::string> keys;
+  keys.reserve(events.size());
+  for (const auto& event : events) keys.push_back(event.DedupKey());
+  auto fresh = dedup_->RecordDedupKeys(keys, now_epoch_s);
+  if (!fresh) return std::unexpected(fresh.error());
+  if (fresh->size() != events.size()) return Fail(ErrorCode::kInternal, "dedup store answered for the wrong count");
   std::vector<ports::EnqueueOutcome> outcomes;
   std::vector<Message> messages;
-  for (const auto& event : events) {
-    std::string key = DedupKeyHash(event);
-    auto fresh = options_.dedup(key, now_epoch_s);
-    if (!fresh) return std::unexpected(fresh.error());
-    outcomes.push_back(*fresh ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
-    if (!*fresh) continue;
-    messages.push_back(Message{.data = EncodeEvent(event),
-                               .attributes = {{"dedup_key", key},
-                                              {"correlation_id", key},
+  std::vector<std::string> published_keys;  // dedup keys of `messages`, in order
+  for (size_t i = 0; i < events.size(); ++i) {
+    outcomes.push_back((*fresh)[i] ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
+    if (!(*fresh)[i]) continue;
+    const std::string hash = DedupKeyHash(events[i]);
+    messages.push_back(Message{.data = EncodeEvent(events[i]),
+                               .attributes = {{"dedup_key", hash},
+                                              {"correlation_id", hash},
                                               {"received_at", std::to_string(now_epoch_s)}},
-                               .ordering_key = std::to_string(event.owner_id)});
+                               .ordering_key = std::to_string(events[i].owner_id)});
+    published_keys.push_back(std::move(keys[i]));
   }
-  // A failed publish queued nothing of its chunk: its keys are forgotten so
-  // that Strava's retry of those events is accepted (at-least-once).
-  for (size_t i = 0; i < messages.size(); i += 1000) {
-    size_t end = std::min(messages.size(), i + 1000);
+  // A failed publish queued nothing of its chunk: the keys of that chunk and
+  // of every later one are forgotten, so that Strava's retry of those events
+  // is accepted (at-least-once). Earlier chunks are published: kept.
+  constexpr size_t kChunk = 1000;  // Pub/Sub's limit per publish request
+  for (size_t i = 0; i < messages.size(); i += kChunk) {
+    const size_t end = std::min(messages.size(), i + kChunk);
     std::vector<Message> chunk(messages.begin() + static_cast<std::ptrdiff_t>(i),
                                messages.begin() + static_cast<std::ptrdiff_t>(end));
     auto ids = client_.Publish(options_.topic, chunk);
     if (!ids) {
-      if (options_.dedup_forget) {
-        for (size_t k = i; k < messages.size(); ++k) options_.dedup_forget(messages[k].attributes.at("dedup_key"));
-      }
+      std::span<const std::string> unpublished = std::span(published_keys).subspan(i);
+      (void)dedup_->ForgetDedupKeys(unpublished);  // best effort: the publish error is the one to report
       return std::unexpected(ids.error());
     }
   }
@@ -165,6 +175,11 @@ Result<std::vector<ports::QueuedEvent>> PubSubEventQueue::Claim(int max, int64_t
   std::vector<ports::QueuedEvent> out;
   std::vector<std::string> ack_ids;
   for (auto& m : *pulled) {
+    const int prior = static_cast<int>(AttributeInt(m.attributes, "prior_attempts"));
+    if (options_.max_delivery_attempts > 0 && m.delivery_attempt >= options_.max_delivery_attempts) {
+      CarryOver(m, prior + m.delivery_attempt - 1);  // see "Delivery attempts" in the header
+      continue;
+    }
     Claimed claimed{m.ack_id, m.message_id, m.data, m.attributes, m.ordering_key, now_epoch_s + lease_s};
     auto event = DecodeEvent(m.data);
     if (!event) {  // never workable: straight to the dead letters
@@ -173,13 +188,7 @@ Result<std::vector<ports::QueuedEvent>> PubSubEventQueue::Claim(int max, int64_t
     }
     ports::QueuedEvent q;
     q.event = std::move(*event);
-    q.received_at = now_epoch_s;
-    if (auto it = m.attributes.find("received_at"); it != m.attributes.end()) {
-      try {
-        q.received_at = std::stoll(it->second);
-      } catch (const std::exception&) {
-      }
-    }
+    q.received_at = m.attributes.contains("received_at") ? AttributeInt(m.attributes, "received_at") : now_epoch_s;
     q.available_at = now_epoch_s + lease_s;
     {
       std::lock_guard lock(mu_);
@@ -187,7 +196,7 @@ Result<std::vector<ports::QueuedEvent>> PubSubEventQueue::Claim(int max, int64_t
       // ack ids; drop them so the table stays bounded.
       std::erase_if(claimed_, [&](const auto& kv) { return kv.second.expires_at + kMaxDeadlineS < now_epoch_s; });
       int local = ++seen_[m.message_id];
-      q.attempts = m.delivery_attempt > 0 ? m.delivery_attempt : local;
+      q.attempts = prior + (m.delivery_attempt > 0 ? m.delivery_attempt : local);
       q.seq = next_seq_++;
       claimed_.emplace(q.seq, std::move(claimed));
     }
@@ -199,6 +208,16 @@ Result<std::vector<ports::QueuedEvent>> PubSubEventQueue::Claim(int max, int64_t
     (void)client_.ModifyAckDeadline(options_.subscription, ack_ids, ClampDeadline(lease_s));
   }
   return out;
+}
+
+void PubSubEventQueue::CarryOver(const ReceivedMessage& m, int attempts_so_far) {
+  Message again{.data = m.data, .attributes = m.attributes, .ordering_key = m.ordering_key};
+  again.attributes["prior_attempts"] = std::to_string(attempts_so_far);
+  // Published before the ack: a failure in between leaves a duplicate at
+  // worst (idempotent effects); a failed publish leaves the message to be
+  // redelivered, and the next pull tries again.
+  if (auto ids = client_.Publish(options_.topic, {again}); !ids) return;
+  (void)client_.Acknowledge(options_.subscription, {m.ack_id});
 }
 
 std::optional<PubSubEventQueue::Claimed> PubSubEventQueue::Lookup(int64_t seq) {

@@ -3,15 +3,19 @@
 // live pipeline, `serve --transport pubsub`).
 //
 // Mapping:
-//   EnqueueBatch -> DedupFilter per event (Strava retries are dropped as
-//                   kDuplicate), then one Publish: data = the event as JSON,
+//   EnqueueBatch -> one DedupStore::RecordDedupKeys for the batch (Strava
+//                   retries, also those another dispatcher accepted, are
+//                   kDuplicate), then one Publish per 1,000: data = the event as JSON,
 //                   attributes {dedup_key, correlation_id, received_at},
-//                   ordering_key = the owner (athlete) id.
+//                   ordering_key = the owner (athlete) id. Keys of events
+//                   whose publish failed are forgotten (Strava's retry must
+//                   pass), then the error is returned.
 //   Claim        -> Pull(return_immediately); each message gets a local seq
 //                   (an in-memory table seq -> ack_id, per process), then
-//                   ModifyAckDeadline(lease_s). attempts = the server's
-//                   delivery_attempt (subscriptions with a dead-letter
-//                   policy), else the deliveries this process has seen.
+//                   ModifyAckDeadline(lease_s). attempts = prior_attempts
+//                   (see below) + the server's delivery_attempt
+//                   (subscriptions with a dead-letter policy), else + the
+//                   deliveries this process has seen.
 //   Ack          -> Acknowledge.
 //   Retry        -> ModifyAckDeadline(retry_at - now, clamped to 0..600 s):
 //                   the event comes back at about retry_at (at most 10 min
@@ -19,10 +23,24 @@
 //                   Also renews a lease when retry_at is in the future.
 //   DeadLetter   -> Publish to the dead-letter topic (attribute `error`),
 //                   then Acknowledge.
-//   ListEvents, Redrive, PendingCount -> kInvalidArgument: not supported on
-//                   the Pub/Sub transport; use the Cloud console / gcloud
-//                   (e.g. `gcloud pubsub subscriptions pull
-//                   desirelines-dead-letters-sub`).
+//   ListEvents, Redrive, PendingCount -> kInvalidArgument: not supported
+//                   through this port; dead letters are listed and re-driven
+//                   by DeadLetters (dead_letters.h, `desirelines events
+//                   --transport pubsub`); the REST API has no pending count.
+//
+// Delivery attempts: every Retry (a backoff, a wait for the Strava rate
+// budget, a release at shutdown) is a redelivery to Pub/Sub, so the
+// subscription's dead-letter policy would move an event that merely waited
+// for the budget five times; and the emulator's ordered subscriptions fail
+// every later pull (HTTP 500, a NullPointerException in its
+// OrderedMessageBacklog) once the policy fires. So the policy never fires for
+// messages this queue pulls: a message pulled for the policy's last allowed
+// delivery is carried over instead (republished with the same data,
+// attributes and ordering key plus attribute prior_attempts, then acked; not
+// handed out). attempts = prior_attempts + delivery_attempt, so the
+// inserter's own max_attempts decides when to dead-letter (with the error).
+// A carried-over event goes behind the later events of its athlete; the
+// inserter does not rely on their order (it fetches the current state).
 //
 // Delivery is at-least-once and effects are acked after they commit
 // (InserterOptions::store_acks_events = false); effects are idempotent.
@@ -31,12 +49,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "adapters/pubsub/pubsub_client.h"
@@ -44,38 +65,48 @@
 #include "core/webhook_event.h"
 #include "ports/clock.h"
 #include "ports/event_queue.h"
+#include "ports/store.h"
 
 namespace dl::adapters::pubsub {
 
-// Returns true when `key` was not seen before (and records it), false for a
-// duplicate. An in-process set is not enough across several dispatchers:
-// serve passes a store-backed filter when the store offers one, else
-// InProcessDedupFilter(). Must be thread-safe.
-using DedupFilter = std::function<Result<bool>(const std::string& key, int64_t now_epoch_s)>;
+// Remembers the last `capacity` keys of this process (oldest forgotten
+// first). Only for tests and a single dispatcher: several dispatchers must
+// share the store's record (ports::DedupStore of SqliteStore/PostgresStore),
+// which `serve --transport pubsub` passes. Thread-safe.
+class InProcessDedupStore final : public ports::DedupStore {
+ public:
+  explicit InProcessDedupStore(size_t capacity = 100'000) : capacity_(capacity) {}
+  Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
+  Status ForgetDedupKeys(std::span<const std::string> keys) override;
 
-// Undoes a key's recording (its publish failed, so Strava's retry must pass).
-using DedupForget = std::function<void(const std::string& key)>;
-
-// Remembers the last `capacity` keys of this process (oldest forgotten first).
-struct InProcessDedup {
-  DedupFilter filter;
-  DedupForget forget;
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::unordered_set<std::string> keys_;  // guarded by mu_
+  std::deque<std::string> order_;         // guarded by mu_; may hold forgotten keys
 };
-InProcessDedup InProcessDedupFilter(size_t capacity = 100'000);
 
 // The default resource names (`desirelines pubsub setup` creates them).
 inline constexpr const char* kDefaultEventsTopic = "desirelines-events";
 inline constexpr const char* kDefaultDeadLetterTopic = "desirelines-dead-letters";
 inline constexpr const char* kDefaultInserterSubscription = "desirelines-inserter";
 inline constexpr const char* kDefaultDeadLetterSubscription = "desirelines-dead-letters-sub";
+inline constexpr const char* kDefaultAggregatesTopic = "desirelines-aggregates";
+inline constexpr const char* kDefaultAggregatorSubscription = "desirelines-aggregator";
 inline constexpr int32_t kDefaultMaxDeliveryAttempts = 5;
 
 struct PubSubEventQueueOptions {
   std::string topic = kDefaultEventsTopic;
   std::string subscription = kDefaultInserterSubscription;
   std::string dead_letter_topic = kDefaultDeadLetterTopic;
-  DedupFilter dedup{};  // empty: InProcessDedupFilter() (and its forget)
-  DedupForget dedup_forget{};  // may be empty
+  // Where Strava's retries are recognised, whichever dispatcher they reach:
+  // the store (not owned; must outlive the queue). The keys are
+  // WebhookEvent::DedupKey(), the same the store's own queue records, so the
+  // two transports share one record. nullptr: an InProcessDedupStore.
+  ports::DedupStore* dedup = nullptr;
+  // The subscription's dead-letter policy (`pubsub setup`: 5); 0 = none.
+  // See "Delivery attempts" above.
+  int32_t max_delivery_attempts = kDefaultMaxDeliveryAttempts;
 };
 
 // The event as the JSON carried in a message's data, and back.
@@ -112,10 +143,14 @@ class PubSubEventQueue final : public ports::EventQueue {
   void Forget(int64_t seq);
   int64_t NowS() const;
   Status PublishDeadLetter(const Claimed& claimed, const std::string& error);
+  // Republishes `m` with prior_attempts = `attempts_so_far`, then acks it.
+  void CarryOver(const ReceivedMessage& m, int attempts_so_far);
 
   PubSubClient& client_;
   const ports::Clock& clock_;
   PubSubEventQueueOptions options_;
+  std::unique_ptr<InProcessDedupStore> own_dedup_;  // when options_.dedup was null
+  ports::DedupStore* dedup_ = nullptr;
   std::mutex mu_;
   int64_t next_seq_ = 1;                     // guarded by mu_
   std::map<int64_t, Claimed> claimed_;       // guarded by mu_

@@ -10,10 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "adapters/sqlite/sqlite_store.h"
+#include "core/sports.h"
 #include "emulator.h"
 
 namespace dl::adapters::pubsub {
@@ -54,6 +59,29 @@ core::WebhookEvent Event(int64_t owner, int64_t object, std::string aspect = "cr
   e.title = "Lunch ride";
   return e;
 }
+
+// A SQLite store in a fresh temporary file (removed afterwards).
+class TempStore {
+ public:
+  TempStore() {
+    char tmpl[] = "/tmp/dl_pubsub_store_XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    auto opened = sqlite::SqliteStore::Open(dir_ + "/store.db", core::SportCategories::Default());
+    EXPECT_TRUE(opened) << (opened ? "" : opened.error().message);
+    if (opened) store_ = std::move(*opened);
+  }
+  ~TempStore() {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  sqlite::SqliteStore* get() const { return store_.get(); }
+  sqlite::SqliteStore* operator->() const { return store_.get(); }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<sqlite::SqliteStore> store_;
+};
 
 class PubSubEmulatorQueue : public ::testing::Test {
  protected:
@@ -200,14 +228,76 @@ TEST(PubSubEventCodec, EventRoundTripsThroughJsonAndGarbageIsInvalid) {
 }
 
 TEST(PubSubEventCodec, InProcessDedupForgetsOldestAndForgottenKeys) {
-  auto dedup = InProcessDedupFilter(2);
-  EXPECT_TRUE(*dedup.filter("a", 0));
-  EXPECT_FALSE(*dedup.filter("a", 0));
-  EXPECT_TRUE(*dedup.filter("b", 0));
-  EXPECT_TRUE(*dedup.filter("c", 0));  // "a" ages out
-  EXPECT_TRUE(*dedup.filter("a", 0));
-  dedup.forget("c");
-  EXPECT_TRUE(*dedup.filter("c", 0));
+  InProcessDedupStore dedup(2);
+  auto record = [&](std::vector<std::string> keys) { return *dedup.RecordDedupKeys(keys, 0); };
+  EXPECT_EQ(record({"a", "a"}), (std::vector<bool>{true, false}));  // a repeat within one call
+  EXPECT_EQ(record({"a"}), std::vector<bool>{false});
+  EXPECT_EQ(record({"b", "c"}), (std::vector<bool>{true, true}));  // "a" ages out
+  EXPECT_EQ(record({"a"}), std::vector<bool>{true});
+  std::vector<std::string> forget{"c"};
+  ASSERT_TRUE(dedup.ForgetDedupKeys(forget));
+  EXPECT_EQ(record({"c"}), std::vector<bool>{true});
+}
+
+// Two dispatchers (two queues, two clients) over one store: Strava's retry
+// of an event is dropped whichever dispatcher it reaches.
+TEST_F(PubSubEmulatorQueue, TwoDispatchersOverOneStorePublishAnEventOnce) {
+  const std::string raw_sub = UniqueId("raw");
+  ASSERT_TRUE(client_->CreateSubscription(options_.topic, raw_sub, {.ack_deadline_s = 600}));
+  TempStore store;
+  ASSERT_NE(store.get(), nullptr);
+  PubSubClient other_client(PubSubOptions{.project_id = "dl-test", .endpoint = QueueEmulator().endpoint()});
+  PubSubEventQueueOptions shared = options_;
+  shared.dedup = store.get();
+  PubSubEventQueue first(*client_, clock_, shared);
+  PubSubEventQueue second(other_client, clock_, shared);
+  const std::vector<core::WebhookEvent> event{Event(7, 500)};
+  const std::vector<core::WebhookEvent> other{Event(7, 501)};
+  auto a = first.EnqueueBatch(event, clock_.now_s);
+  auto b = second.EnqueueBatch(event, clock_.now_s + 30);  // Strava's retry, at the other dispatcher
+  auto c = second.EnqueueBatch(other, clock_.now_s + 31);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(*a, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kQueued});
+  EXPECT_EQ(*b, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kDuplicate});
+  EXPECT_EQ(*c, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kQueued});
+  // The topic got exactly two messages: 500 once and 501.
+  std::multiset<int64_t> objects;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (objects.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    auto pulled = client_->Pull(raw_sub, 10, /*return_immediately=*/true);
+    ASSERT_TRUE(pulled) << pulled.error().message;
+    for (const auto& m : *pulled) objects.insert(DecodeEvent(m.data)->object_id);
+  }
+  auto late = client_->Pull(raw_sub, 10, /*return_immediately=*/true);  // nothing beyond them
+  ASSERT_TRUE(late);
+  for (const auto& m : *late) objects.insert(DecodeEvent(m.data)->object_id);
+  EXPECT_EQ(objects, (std::multiset<int64_t>{500, 501}));
+  // The store's own queue shares the record: the event is a duplicate there too.
+  auto via_store = store->EnqueueBatch(event, clock_.now_s + 40);
+  ASSERT_TRUE(via_store);
+  EXPECT_EQ(*via_store, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kDuplicate});
+}
+
+TEST_F(PubSubEmulatorQueue, AFailedPublishForgetsItsKeysSoStravasRetryPasses) {
+  TempStore store;
+  ASSERT_NE(store.get(), nullptr);
+  PubSubEventQueueOptions broken = options_;
+  broken.topic = UniqueId("missing");  // never created: the publish fails
+  broken.dedup = store.get();
+  PubSubEventQueue dispatcher(*client_, clock_, broken);
+  const std::vector<core::WebhookEvent> event{Event(7, 600)};
+  auto failed = dispatcher.EnqueueBatch(event, clock_.now_s);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kNotFound);
+  PubSubEventQueueOptions working = options_;
+  working.dedup = store.get();
+  PubSubEventQueue retried(*client_, clock_, working);
+  auto again = retried.EnqueueBatch(event, clock_.now_s + 30);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kQueued});
+  auto claimed = ClaimAtLeast(1);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].event, event[0]);
 }
 
 }  // namespace
