@@ -81,6 +81,7 @@
 #include "app/strava_session.h"
 #include "core/rate_budget.h"
 #include "core/result.h"
+#include "ports/aggregation_signal.h"
 #include "ports/clock.h"
 #include "ports/event_queue.h"
 #include "ports/store.h"
@@ -88,7 +89,6 @@
 
 namespace dl::app {
 
-class AggregationSignal;  // app/aggregator.h
 
 enum class OnDeauthorize { kDelete, kKeep };
 
@@ -192,7 +192,7 @@ struct InserterPorts {
   ports::Clock& clock;
   // Told after each effect that may change daily totals committed; may be
   // null (nothing told; aggregators find the store's marks at their poll).
-  AggregationSignal* signal = nullptr;
+  ports::AggregationSignal* signal = nullptr;
 };
 
 class Inserter {

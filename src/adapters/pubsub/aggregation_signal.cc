@@ -38,7 +38,7 @@ Status PubSubAggregationSignal::Publish(std::span<const core::WebhookEvent> appl
   return Ok();
 }
 
-Result<app::AggregationSignal::Received> PubSubAggregationSignal::Wait(std::chrono::milliseconds timeout) {
+Result<ports::AggregationSignal::Received> PubSubAggregationSignal::Wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     uint64_t seen = 0;

@@ -1,4 +1,4 @@
-// app::AggregationSignal over Pub/Sub (`serve --transport pubsub`): the
+// ports::AggregationSignal over Pub/Sub (`serve --transport pubsub`): the
 // inserters -> aggregators leg of the event flow.
 //
 //   Publish -> one message per applied event to the aggregates topic
@@ -27,7 +27,7 @@
 
 #include "adapters/pubsub/pubsub_client.h"
 #include "adapters/pubsub/pubsub_event_queue.h"
-#include "app/aggregator.h"
+#include "ports/aggregation_signal.h"
 
 namespace dl::adapters::pubsub {
 
@@ -42,7 +42,7 @@ struct PubSubAggregationSignalOptions {
 // The data of one message (exposed for tests and tools).
 std::string EncodeAggregationNote(const core::WebhookEvent& applied);
 
-class PubSubAggregationSignal final : public app::AggregationSignal {
+class PubSubAggregationSignal final : public ports::AggregationSignal {
  public:
   // `client` is not owned and must outlive the signal.
   PubSubAggregationSignal(PubSubClient& client, PubSubAggregationSignalOptions options);
