@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Backfill benchmarks (issue 3), on the release build. Run on demand:
 #   make build && bash bench/backfill_bench.sh
+#   SECTIONS="ingest ceilings" RUNS=5 BIN=build/release/bin bash bench/backfill_bench.sh
 # Prints: API efficiency against the old script and the floor; ingest
-# throughput with rate limits off and the share of each stage; the ceilings
-# measured in the same run (page parse, raw SQLite insert); wall time to
-# backfill 20,000 activities under the default read limits (scaled windows).
+# throughput with rate limits off (per run: wall, CPU of desirelines and of
+# strava-sim, the stages; then the best and the median over RUNS runs); the
+# ceilings measured in the same run (page parse, raw SQLite insert); wall time
+# to backfill 20,000 activities under the default read limits (scaled windows).
+# Fetching and upserting overlap (two threads), so their stage times may add
+# up to more than the wall time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${BIN:-$here/build/release/bin}"
@@ -22,10 +26,15 @@ backfill() {  # years...
   rm -rf "$work/data"
   STRAVA_CLIENT_ID=1 STRAVA_CLIENT_SECRET=s STRAVA_REFRESH_TOKEN=r STRAVA_API_URL="$sim_url/api/v3" \
   STRAVA_OAUTH_URL="$sim_url/oauth" DESIRELINES_DATA_DIR="$work/data" DESIRELINES_RATE_WINDOW_SCALE="${SCALE:-1}" \
-    "$bin/desirelines" backfill --json --years "$@"
+    ${RUNNER:-} "$bin/desirelines" backfill --json --years "$@"
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
+# SECTIONS: any of "api ingest ceilings wall" (default: all); RUNS: ingest repetitions.
+sections="${SECTIONS:-api ingest ceilings wall}"
+want() { [[ " $sections " == *" $1 "* ]]; }
+
+if want api; then
 echo "== API efficiency: list requests for N activities over Y years"
 printf "%-24s %8s %10s %10s %10s\n" "case" "N" "ours" "old" "floor"
 for spec in "1 150" "3 150" "3 200" "3 437" "7 300"; do
@@ -40,26 +49,53 @@ for spec in "1 150" "3 150" "3 200" "3 437" "7 300"; do
   printf "%-24s %8d %10d %10d %10d\n" "$years y x $per" "$n" "$ours" "$old" "$floor"
   stop_sim
 done
+fi
 
+ingest_run() {  # one backfill of the 20,000-activity athlete; prints one JSON line
+  start_sim --generate 7 --years 2022-2025 --per-year 5000 --rate-limit 100000,1000000 --read-rate-limit 100000,1000000
+  local sim_cpu0 sim_cpu1 out
+  sim_cpu0=$(awk '{print $14 + $15}' "/proc/$sim_pid/stat")
+  out=$(RUNNER="/usr/bin/time -f TIME_%e_%U_%S" backfill 2022 2023 2024 2025 2>&1)
+  sim_cpu1=$(awk '{print $14 + $15}' "/proc/$sim_pid/stat")
+  stop_sim
+  echo "$out" | python3 -c "
+import json,sys,os
+lines=sys.stdin.read().splitlines()
+t=[l for l in lines if l.startswith('TIME_')][-1].split('_')
+d=json.loads([l for l in lines if l.startswith('{')][-1])
+tick=os.sysconf('SC_CLK_TCK')
+print(json.dumps(dict(n=sum(y['found'] for y in d['years']), wall=float(t[1]), user=float(t[2]), sys=float(t[3]),
+  sim_cpu=(int(sys.argv[1])-int(sys.argv[2]))/tick, fetch=d['fetch_s'], store=d['store_s'], agg=d['aggregate_s'])))
+" "$sim_cpu1" "$sim_cpu0"
+}
+
+if want ingest; then
 echo
-echo "== Ingest throughput, rate limits off (20,000 activities, 4 years)"
-start_sim --generate 7 --years 2022-2025 --per-year 5000 --rate-limit 100000,1000000 --read-rate-limit 100000,1000000
-t0=$(date +%s.%N)
-out=$(backfill 2022 2023 2024 2025)
-t1=$(date +%s.%N)
-stop_sim
-echo "$out" | python3 -c "
-import json,sys
-d=json.load(sys.stdin); wall=float(sys.argv[1]); n=sum(y['found'] for y in d['years'])
-tot=d['fetch_s']+d['store_s']+d['aggregate_s']
-print(f'activities {n}, wall {wall:.2f} s, {n/wall:,.0f} activities/s end to end (process start to exit)')
-print(f'stages: fetch+parse {d[\"fetch_s\"]:.2f} s ({100*d[\"fetch_s\"]/tot:.0f}%), upsert {d[\"store_s\"]:.2f} s ({100*d[\"store_s\"]/tot:.0f}%), reconcile+aggregate+files {d[\"aggregate_s\"]:.2f} s ({100*d[\"aggregate_s\"]/tot:.0f}%)')
-" "$(python3 -c "print($t1 - $t0)")"
+echo "== Ingest throughput, rate limits off (20,000 activities, 4 years), ${RUNS:-1} run(s)"
+results=()
+for _ in $(seq 1 "${RUNS:-1}"); do results+=("$(ingest_run)"); done
+printf '%s\n' "${results[@]}" | python3 -c "
+import json,sys,statistics
+rs=[json.loads(l) for l in sys.stdin if l.strip()]
+for r in rs:
+  n=r['n']
+  print(f\"activities {n}, wall {r['wall']:.3f} s = {n/r['wall']:,.0f}/s end to end (process start to exit); \"
+        f\"cpu: desirelines {r['user']+r['sys']:.3f} s ({n/(r['user']+r['sys']):,.0f}/cpu-s), strava-sim {r['sim_cpu']:.2f} s; \"
+        f\"stages (fetch and upsert overlap): fetch+parse {r['fetch']:.3f} s, upsert {r['store']:.3f} s, reconcile+aggregate+files {r['agg']:.3f} s\")
+rates=sorted(r['n']/r['wall'] for r in rs)
+print(f'end to end over {len(rs)} run(s): best {rates[-1]:,.0f}/s, median {statistics.median(rates):,.0f}/s')
+"
+fi
+
+if want ceilings; then
 echo
 echo "== Ceilings in the same run"
 [ -x "$bin/strava_parse_bench" ] && "$bin/strava_parse_bench" 2>&1 | tail -5 || echo "(strava_parse_bench not built)"
-[ -x "$bin/store_ingest_bench" ] && "$bin/store_ingest_bench" --rows 20000 2>&1 | tail -12 || echo "(store_ingest_bench not built)"
+[ -x "$bin/store_ingest_bench" ] && "$bin/store_ingest_bench" --rows 20000 2>&1 | tail -13 || echo "(store_ingest_bench not built)"
 
+fi
+
+if want wall; then
 echo
 echo "== Wall time for 20,000 activities under the default read limits (100/15 min, 1000/day), windows scaled x300"
 start_sim --generate 7 --years 2022-2025 --per-year 5000 --window-scale 300
@@ -77,3 +113,4 @@ print(f'requests {req} (list {d[\"list_requests\"]} + athlete 1), wall {wall:.1f
 print(f'floor: {windows_needed} windows -> at least {windows_needed-1} window boundaries to wait for (<= {(windows_needed-1)*window:.0f} s + transfer)')
 print(f'unscaled: about {wall*300/60:.0f} min against a floor of {(windows_needed-1)*15} min + transfer')
 " "$(python3 -c "print($t1 - $t0)")"
+fi

@@ -5,8 +5,13 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <unordered_set>
+#include <utility>
 
 namespace dl::app {
 namespace {
@@ -33,6 +38,124 @@ bool IsStopping(const Error& e) {
       return false;
   }
 }
+
+// How many fetched pages may wait for the writer (beyond the one it writes).
+constexpr size_t kWriteAhead = 2;
+
+struct PageProgress {
+  double fraction = 0;  // how far the cursor got in the range (0..1)
+  int64_t pages = 0, found = 0;
+};
+
+// One fetched page's store work: its activities by local year, written in
+// year order, the range checkpoint riding on the last write.
+struct PageWork {
+  std::map<int, std::vector<core::Activity>> by_year;
+  std::string key, checkpoint;
+  int64_t now_epoch_s = 0, fence_epoch_s = 0, run_id = 0;
+  PageProgress progress;
+};
+
+struct PageDone {
+  std::map<int, ports::UpsertSummary> by_year;
+  double fraction = 0;
+  int64_t pages = 0, found = 0;
+};
+
+// Writes pages in the order pushed, on a thread of its own, so that the
+// caller fetches and parses the next page meanwhile. It only calls the
+// store (thread-safe by the port's contract). After a failure it writes
+// nothing more and Push/Close return the error.
+class PageWriter {
+ public:
+  explicit PageWriter(ports::Store& store) : store_(store), thread_([this] { Loop(); }) {}
+  ~PageWriter() { (void)Close(); }
+  PageWriter(const PageWriter&) = delete;
+  PageWriter& operator=(const PageWriter&) = delete;
+
+  // Queues a page; blocks while kWriteAhead pages are waiting.
+  Status Push(PageWork work) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return queue_.size() < kWriteAhead || error_; });
+    if (error_) return std::unexpected(*error_);
+    queue_.push_back(std::move(work));
+    cv_.notify_all();
+    return Ok();
+  }
+
+  // Pages written since the last call, in order.
+  std::vector<PageDone> TakeDone() {
+    std::lock_guard lock(mu_);
+    return std::exchange(done_, {});
+  }
+
+  // Writes what is queued (unless the writer failed), then stops the thread.
+  Status Close() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    if (error_) return std::unexpected(*error_);
+    return Ok();
+  }
+
+  // Seconds spent writing (after Close).
+  double busy_s() const { return busy_s_; }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      if (queue_.empty()) return;  // closing, and everything is written
+      PageWork work = std::move(queue_.front());
+      queue_.pop_front();
+      cv_.notify_all();  // room for the next page
+      lock.unlock();
+      auto t0 = std::chrono::steady_clock::now();
+      PageDone done{{}, work.progress.fraction, work.progress.pages, work.progress.found};
+      Status written = Write(work, done);
+      lock.lock();
+      busy_s_ += SecondsSince(t0);
+      if (!written) {
+        error_ = written.error();
+        queue_.clear();
+        cv_.notify_all();
+        return;
+      }
+      done_.push_back(std::move(done));
+    }
+  }
+
+  Status Write(const PageWork& work, PageDone& done) {
+    if (work.by_year.empty()) return store_.SaveCheckpoint(work.key, work.checkpoint);
+    size_t i = 0;
+    for (const auto& [year, acts] : work.by_year) {
+      ports::UpsertOptions uo;
+      uo.now_epoch_s = work.now_epoch_s;
+      uo.fence_epoch_s = work.fence_epoch_s;
+      uo.seen_by_run = work.run_id;
+      uo.defer_daily = true;  // the range's years are rebuilt when it completes
+      if (++i == work.by_year.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
+      auto summary = store_.UpsertActivities(acts, uo);
+      if (!summary) return std::unexpected(summary.error());
+      done.by_year[year] = *summary;
+    }
+    return Ok();
+  }
+
+  ports::Store& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PageWork> queue_;   // guarded by mu_
+  std::vector<PageDone> done_;   // guarded by mu_
+  std::optional<Error> error_;   // guarded by mu_; read after join
+  bool closing_ = false;         // guarded by mu_
+  double busy_s_ = 0;            // guarded by mu_; read after join
+  std::thread thread_;           // last: starts once the members above exist
+};
 
 }  // namespace
 
@@ -131,16 +254,27 @@ Result<BackfillReport> Backfill::Run(const BackfillOptions& options) {
   return report;
 }
 
+struct Backfill::Range {
+  int first_year = 0, last_year = 0;
+  std::string key;            // the checkpoint's key
+  int64_t range_after = 0;    // the widened UTC range of the local years
+  int64_t range_before = 0;
+  int64_t effective_end = 0;  // range_before, or now for the current year (progress)
+  RangeCheckpoint cp;
+};
+
 Status Backfill::RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report) {
   auto t0 = std::chrono::steady_clock::now();
   int64_t requests_before = source_.RequestsSent();
-  const std::string key = RangeKey(athlete_id_, first_year, last_year);
-  const int64_t range_after = core::WidenedUtcRangeForLocalYear(first_year).after_epoch_s;
-  const int64_t range_before = core::WidenedUtcRangeForLocalYear(last_year).before_epoch_s;
-
-  RangeCheckpoint cp;
+  Range range;
+  range.first_year = first_year;
+  range.last_year = last_year;
+  range.key = RangeKey(athlete_id_, first_year, last_year);
+  range.range_after = core::WidenedUtcRangeForLocalYear(first_year).after_epoch_s;
+  range.range_before = core::WidenedUtcRangeForLocalYear(last_year).before_epoch_s;
+  RangeCheckpoint& cp = range.cp;
   if (!options.dry_run) {
-    auto saved = store_->LoadCheckpoint(key);
+    auto saved = store_->LoadCheckpoint(range.key);
     if (!saved) return std::unexpected(saved.error());
     if (*saved) {
       if (auto decoded = RangeCheckpoint::Decode(**saved)) {
@@ -155,95 +289,15 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
       if (!run) return std::unexpected(run.error());
       cp.run_id = *run;
       cp.fence_epoch_s = EpochOf(clock_);
-      cp.cursor_after_epoch_s = range_after;
+      cp.cursor_after_epoch_s = range.range_after;
     }
   } else {
-    cp.cursor_after_epoch_s = range_after;
+    cp.cursor_after_epoch_s = range.range_after;
   }
   report.run_id = cp.run_id;
-
-  std::unordered_set<int64_t> seen_ids;
   const int64_t now = EpochOf(clock_);
-  const int64_t effective_end = std::min(range_before, std::max(now, range_after + 1));
-  bool done = false;
-  while (!done) {
-    ports::ListQuery q;
-    q.after_epoch_s = cp.cursor_after_epoch_s;
-    q.before_epoch_s = range_before;
-    q.page = 1;
-    q.per_page = options.per_page;
-    auto fetch_start = std::chrono::steady_clock::now();
-    int64_t sent_before = source_.RequestsSent();
-    auto page = source_.ListActivities(q);
-    report.fetch_s += SecondsSince(fetch_start);
-    report.list_requests += source_.RequestsSent() - sent_before;  // retries included
-    if (!page) return std::unexpected(page.error());
-    ++report.pages;
-    done = static_cast<int>(page->size()) < options.per_page;
-
-    // Keep the activities of the requested years, by local date.
-    std::map<int, std::vector<core::Activity>> by_year;
-    int64_t max_start = cp.cursor_after_epoch_s;
-    for (auto& a : *page) {
-      auto start = a.StartUtc();
-      if (start) max_start = std::max<int64_t>(max_start, start->time_since_epoch().count());
-      if (!seen_ids.insert(a.id).second) continue;
-      auto date = a.LocalDate();
-      if (!date) {
-        ++YearOf(report, first_year).errors;
-        observer_.OnMessage("activity " + std::to_string(a.id) + " has an unreadable start_date_local; skipped");
-        continue;
-      }
-      int y = static_cast<int>(date->year());
-      if (y < first_year || y > last_year) continue;
-      by_year[y].push_back(std::move(a));
-    }
-    if (!done && max_start <= cp.cursor_after_epoch_s) {
-      // A full page that does not move the cursor would loop forever.
-      return Fail(ErrorCode::kProtocol, "Strava returned a full page without newer activities; stopping");
-    }
-    cp.cursor_after_epoch_s = max_start;
-    ++cp.pages;
-
-    for (auto& [year, acts] : by_year) {
-      auto& yr = YearOf(report, year);
-      yr.found += static_cast<int64_t>(acts.size());
-      cp.found += static_cast<int64_t>(acts.size());
-      if (options.dry_run) {
-        for (auto& a : acts) {
-          if (yr.sample.size() < 10) yr.sample.push_back(a);
-        }
-      }
-    }
-    auto store_start = std::chrono::steady_clock::now();
-    if (!options.dry_run) {
-      // One transaction per year group; the checkpoint rides on the last one
-      // (or on its own when the page held nothing of the requested years).
-      size_t groups = by_year.size();
-      size_t i = 0;
-      for (auto& [year, acts] : by_year) {
-        ports::UpsertOptions uo;
-        uo.now_epoch_s = EpochOf(clock_);
-        uo.fence_epoch_s = cp.fence_epoch_s;
-        uo.seen_by_run = cp.run_id;
-        if (++i == groups) uo.checkpoint = std::make_pair(key, cp.Encode());
-        auto summary = store_->UpsertActivities(acts, uo);
-        if (!summary) return std::unexpected(summary.error());
-        auto& yr = YearOf(report, year);
-        yr.inserted += summary->inserted;
-        yr.updated += summary->updated;
-        yr.unchanged += summary->unchanged;
-        yr.fenced += summary->fenced;
-      }
-      if (groups == 0) {
-        if (auto s = store_->SaveCheckpoint(key, cp.Encode()); !s) return s;
-      }
-    }
-    report.store_s += SecondsSince(store_start);
-    double span = static_cast<double>(effective_end - range_after);
-    double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range_after) / span : 1.0;
-    observer_.OnPage(first_year, last_year, std::clamp(done ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found);
-  }
+  range.effective_end = std::min(range.range_before, std::max(now, range.range_after + 1));
+  if (auto s = FetchRange(options, range, report); !s) return s;
 
   auto aggregate_start = std::chrono::steady_clock::now();
   if (!options.dry_run) {
@@ -251,7 +305,7 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
       if (auto s = Reconcile(y, cp.run_id, cp.fence_epoch_s, YearOf(report, y)); !s) return s;
       if (auto s = WriteAggregates(options, y); !s) return s;
     }
-    if (auto s = store_->DeleteCheckpoint(key); !s) return s;
+    if (auto s = store_->DeleteCheckpoint(range.key); !s) return s;
   }
   report.aggregate_s += SecondsSince(aggregate_start);
   auto& first = YearOf(report, first_year);
@@ -259,6 +313,114 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
   first.duration_s += SecondsSince(t0);
   observer_.OnRangeDone(first_year, last_year);
   return Ok();
+}
+
+struct Backfill::Split {
+  std::map<int, std::vector<core::Activity>> by_year;
+  int64_t max_start = 0;
+};
+
+Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const Range& range,
+                                      std::unordered_set<int64_t>& seen_ids, BackfillReport& report) {
+  Split split;
+  split.max_start = range.cp.cursor_after_epoch_s;
+  for (auto& a : page) {
+    auto start = a.StartUtc();
+    if (start) split.max_start = std::max<int64_t>(split.max_start, start->time_since_epoch().count());
+    if (!seen_ids.insert(a.id).second) continue;
+    auto date = a.LocalDate();
+    if (!date) {
+      ++YearOf(report, range.first_year).errors;
+      observer_.OnMessage("activity " + std::to_string(a.id) + " has an unreadable start_date_local; skipped");
+      continue;
+    }
+    int y = static_cast<int>(date->year());
+    if (y < range.first_year || y > range.last_year) continue;
+    split.by_year[y].push_back(std::move(a));
+  }
+  return split;
+}
+
+Status Backfill::FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report) {
+  RangeCheckpoint& cp = range.cp;
+  std::optional<PageWriter> writer;
+  if (!options.dry_run) writer.emplace(*store_);
+  // Written pages, in order: their counts and the progress they stand for.
+  auto drain = [&](std::vector<PageDone> pages) {
+    for (auto& page : pages) {
+      for (const auto& [year, summary] : page.by_year) {
+        auto& yr = YearOf(report, year);
+        yr.inserted += summary.inserted;
+        yr.updated += summary.updated;
+        yr.unchanged += summary.unchanged;
+        yr.fenced += summary.fenced;
+      }
+      observer_.OnPage(range.first_year, range.last_year, page.fraction, page.pages, page.found);
+    }
+  };
+  std::unordered_set<int64_t> seen_ids;
+  Status status = Ok();
+  bool done = false;
+  while (!done) {
+    auto fetch_start = std::chrono::steady_clock::now();
+    int64_t sent_before = source_.RequestsSent();
+    ports::ListQuery q;
+    q.after_epoch_s = cp.cursor_after_epoch_s;
+    q.before_epoch_s = range.range_before;
+    q.page = 1;
+    q.per_page = options.per_page;
+    auto page = source_.ListActivities(q);
+    report.fetch_s += SecondsSince(fetch_start);
+    report.list_requests += source_.RequestsSent() - sent_before;  // retries included
+    if (!page) {
+      status = std::unexpected(page.error());
+      break;
+    }
+    ++report.pages;
+    done = static_cast<int>(page->size()) < options.per_page;
+    Split split = SplitByYear(*page, range, seen_ids, report);
+    if (!done && split.max_start <= cp.cursor_after_epoch_s) {
+      // A full page that does not move the cursor would loop forever.
+      status = Fail(ErrorCode::kProtocol, "Strava returned a full page without newer activities; stopping");
+      break;
+    }
+    cp.cursor_after_epoch_s = split.max_start;
+    ++cp.pages;
+    PageWork work;
+    work.by_year = std::move(split.by_year);
+    for (auto& [year, acts] : work.by_year) {
+      auto& yr = YearOf(report, year);
+      yr.found += static_cast<int64_t>(acts.size());
+      cp.found += static_cast<int64_t>(acts.size());
+      for (size_t i = 0; options.dry_run && i < acts.size() && yr.sample.size() < 10; ++i) yr.sample.push_back(acts[i]);
+    }
+    double span = static_cast<double>(range.effective_end - range.range_after);
+    double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range.range_after) / span : 1.0;
+    work.progress = PageProgress{std::clamp(done ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found};
+    if (!writer) {
+      drain({PageDone{{}, work.progress.fraction, work.progress.pages, work.progress.found}});
+      continue;
+    }
+    work.key = range.key;
+    work.checkpoint = cp.Encode();
+    work.now_epoch_s = EpochOf(clock_);
+    work.fence_epoch_s = cp.fence_epoch_s;
+    work.run_id = cp.run_id;
+    if (auto s = writer->Push(std::move(work)); !s) {
+      status = s;
+      break;
+    }
+    drain(writer->TakeDone());
+  }
+  if (writer) {
+    // The pages already fetched are written even when the fetching stopped:
+    // their checkpoint lets a re-run continue after them.
+    Status closed = writer->Close();
+    report.store_s += writer->busy_s();
+    drain(writer->TakeDone());
+    if (!closed) return closed;  // a store failure outranks a fetch stop
+  }
+  return status;
 }
 
 Status Backfill::Reconcile(int year, int64_t run_id, int64_t fence, YearReport& yr) {

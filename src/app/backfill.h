@@ -16,11 +16,25 @@
 // Resumable: a checkpoint is saved with every page, in the same transaction
 // as the page's rows. A re-run continues from it with the same run id, so
 // reconciliation still sees every activity listed before the interruption.
+//
+// Overlap: while the store writes page k on a writer thread, the calling
+// thread fetches and parses page k+1 (at most kWriteAhead pages wait). Pages
+// are written in order, so a checkpoint never runs ahead of an earlier
+// page's rows. Every call to the source and to the observer stays on the
+// calling thread; the writer thread only calls Store::UpsertActivities and
+// SaveCheckpoint. A stop (fault, rate limit) lets the writer finish the
+// pages already fetched before Run returns.
+//
+// Aggregates: pages are upserted with UpsertOptions::defer_daily (the store
+// may leave the touched years' daily totals to a rebuild, marking them in
+// the same transaction); every year of a completed range is rebuilt
+// (RebuildYear) before its files are written.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/activity.h"
@@ -69,7 +83,8 @@ struct BackfillReport {
   int64_t pages = 0;
   // Where the time went (seconds of wall time): fetching and parsing pages
   // (including rate-limit waits), upserting them, reconciling and rebuilding
-  // the aggregates and files.
+  // the aggregates and files. Fetching and upserting overlap (two threads),
+  // so fetch_s + store_s may exceed the run's wall time.
   double fetch_s = 0, store_s = 0, aggregate_s = 0;
   std::optional<Error> stopped;  // set when the run stopped early (resumable)
 };
@@ -101,6 +116,12 @@ class Backfill {
  private:
   struct Range;
   Status RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report);
+  Status FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report);
+  struct Split;
+  // The page's new activities of the range's years, by local year, and the
+  // latest start_date seen (the next cursor).
+  Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,
+                    BackfillReport& report);
   Status Reconcile(int year, int64_t run_id, int64_t fence, YearReport& yr);
   Status WriteAggregates(const BackfillOptions& options, int year);
   YearReport& YearOf(BackfillReport& report, int year);

@@ -38,6 +38,15 @@ struct UpsertOptions {
   // Live pipeline: queue events (ports::EventQueue seqs) completed in the same
   // transaction as the effect (exactly-once effects).
   std::vector<int64_t> ack_events;
+  // Bulk (backfill): the store may leave the touched days' daily totals to be
+  // recomputed later, once per (athlete, year), instead of in this
+  // transaction. It then records the (athlete, year)s as stale in this same
+  // transaction (so a crash cannot lose the debt, and a checkpoint saved with
+  // the rows never runs ahead of it) and marks them dirty; every read of the
+  // aggregates (DailyForYear, YearsWithData) and RebuildYear recomputes stale
+  // years first, so what the port returns always equals a full rebuild. A
+  // store may ignore this and recompute at once (PostgreSQL does).
+  bool defer_daily = false;
 };
 
 struct UpsertSummary {

@@ -49,9 +49,23 @@ void AppendValue(std::string& key, const std::optional<T>& v) {
   if (v) AppendValue(key, *v);
 }
 
+// Text is bound by reference: the activity outlives the statement's use
+// (the binder's contract, see ActivityColumn::bind).
+void BindValue(Query& q, int i, const std::string& v) { q.BindTextRef(i, v); }
+void BindValue(Query& q, int i, const std::optional<std::string>& v) {
+  if (v)
+    q.BindTextRef(i, *v);
+  else
+    q.BindNull(i);
+}
+template <class T>
+void BindValue(Query& q, int i, const T& v) {
+  q.Bind(i, v);
+}
+
 template <auto M>
 void BindMember(Query& q, int i, const Activity& a) {
-  q.Bind(i, a.*M);
+  BindValue(q, i, a.*M);
 }
 template <auto M>
 void ReadMember(const Query& q, int c, Activity& a) {

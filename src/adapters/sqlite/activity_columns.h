@@ -16,7 +16,9 @@ class Query;
 
 struct ActivityColumn {
   const char* name;
-  void (*bind)(Query& query, int index, const core::Activity& a);   // 1-based parameter
+  // 1-based parameter. Text is bound by reference (Query::BindTextRef): `a`
+  // must outlive the query's use.
+  void (*bind)(Query& query, int index, const core::Activity& a);
   void (*read)(const Query& query, int column, core::Activity& a);  // 0-based column
   void (*append)(std::string& key, const core::Activity& a);        // hash input
 };

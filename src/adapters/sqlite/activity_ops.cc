@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "adapters/sqlite/activity_columns.h"
 #include "adapters/sqlite/connection.h"
@@ -17,6 +19,13 @@ using core::Activity;
 constexpr const char* kSelectState =
     "SELECT content_hash, webhook_changed_at, seen_by_run, local_date, category, row_id FROM activities "
     "WHERE athlete_id = ?1 AND id = ?2";
+// The batch forms of kSelectState and kArchivedSince: ?2 is a JSON array of ids.
+constexpr const char* kSelectStates =
+    "SELECT content_hash, webhook_changed_at, seen_by_run, local_date, category, row_id, id FROM activities "
+    "WHERE athlete_id = ?1 AND id IN (SELECT value FROM json_each(?2))";
+constexpr const char* kArchivedSinceAny =
+    "SELECT DISTINCT id FROM deleted_activities WHERE athlete_id = ?1 AND deleted_at >= ?3 "
+    "AND id IN (SELECT value FROM json_each(?2))";
 constexpr const char* kArchivedSince =
     "SELECT 1 FROM deleted_activities WHERE athlete_id = ?1 AND id = ?2 AND deleted_at >= ?3 LIMIT 1";
 constexpr const char* kStamp =
@@ -45,11 +54,51 @@ constexpr const char* kSelectDaily =
     "SELECT local_date, category, distance_mm, moving_time_s, elevation_gain_cm, count, activity_ids "
     "FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3 AND (?4 = '' OR category = ?4) "
     "ORDER BY local_date, category";
+constexpr const char* kMarkStale = "INSERT OR IGNORE INTO stale_years (athlete_id, year) VALUES (?1, ?2)";
+constexpr const char* kClearStale = "DELETE FROM stale_years WHERE athlete_id = ?1 AND year = ?2";
+constexpr const char* kSelectStale = "SELECT year FROM stale_years WHERE athlete_id = ?1 ORDER BY year";
 constexpr const char* kSaveCheckpoint =
     "INSERT INTO checkpoints (key, value, athlete_id, updated_at) "
     "VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER)) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, athlete_id = excluded.athlete_id, "
     "updated_at = excluded.updated_at";
+
+// The years of 'YYYY-MM-DD' dates.
+std::set<int> YearsOf(const std::set<std::string>& dates) {
+  std::set<int> years;
+  for (const auto& date : dates) {
+    int year = 0;
+    std::from_chars(date.data(), date.data() + std::min<size_t>(date.size(), 4), year);
+    if (year > 0) years.insert(year);
+  }
+  return years;
+}
+
+std::string JsonArrayOfDates(const std::set<std::string>& dates) {
+  std::string json = "[";
+  for (const auto& d : dates) {
+    if (json.size() > 1) json += ',';
+    json += '"' + d + '"';  // 'YYYY-MM-DD': nothing to escape
+  }
+  return json + "]";
+}
+
+std::string JsonArrayOfIds(const std::vector<int64_t>& ids) {
+  std::string json = "[";
+  for (int64_t id : ids) {
+    if (json.size() > 1) json += ',';
+    json += std::to_string(id);
+  }
+  return json + "]";
+}
+
+bool OneAthleteDistinctIds(std::span<const core::Activity> activities) {
+  std::unordered_set<int64_t> ids;
+  for (const auto& a : activities) {
+    if (a.athlete_id != activities.front().athlete_id || !ids.insert(a.id).second) return false;
+  }
+  return true;
+}
 
 // What the store holds for one (athlete, id).
 struct RowState {
@@ -61,6 +110,18 @@ struct RowState {
   std::string category;
 };
 
+// A row of kSelectState or kSelectStates.
+RowState ReadState(const Query& q) {
+  RowState s;
+  s.hash = q.Int64(0);
+  if (!q.IsNull(1)) s.webhook_changed_at = q.Int64(1);
+  if (!q.IsNull(2)) s.seen_by_run = q.Int64(2);
+  if (!q.IsNull(3)) s.local_date = q.Text(3);
+  s.category = q.Text(4);
+  s.row_id = q.Int64(5);
+  return s;
+}
+
 Result<std::optional<RowState>> LoadState(Connection& c, int64_t athlete_id, int64_t id) {
   auto q = c.Prepare(kSelectState);
   if (!q) return std::unexpected(q.error());
@@ -69,14 +130,7 @@ Result<std::optional<RowState>> LoadState(Connection& c, int64_t athlete_id, int
   auto row = q->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::nullopt;
-  RowState s;
-  s.hash = q->Int64(0);
-  if (!q->IsNull(1)) s.webhook_changed_at = q->Int64(1);
-  if (!q->IsNull(2)) s.seen_by_run = q->Int64(2);
-  if (!q->IsNull(3)) s.local_date = q->Text(3);
-  s.category = q->Text(4);
-  s.row_id = q->Int64(5);
-  return s;
+  return ReadState(*q);
 }
 
 Result<bool> ArchivedSince(Connection& c, int64_t athlete_id, int64_t id, int64_t since_epoch_s) {
@@ -140,7 +194,7 @@ Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const Row
   if (!r) return std::unexpected(r.error());
   r->Bind(1, raw_row);
   r->Bind(2, static_cast<int64_t>(raw.codec));
-  r->BindBlob(3, raw.bytes);
+  r->BindBlobRef(3, raw.bytes);  // valid until the next Encode, after this Run
   return r->Run();
 }
 
@@ -150,24 +204,81 @@ bool IsFenced(const RowState& s, int64_t fence_epoch_s) {
   return fence_epoch_s > 0 && s.webhook_changed_at && *s.webhook_changed_at >= fence_epoch_s;
 }
 
-// One activity: decides from the stored hash and stamps, then writes.
-Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
-                          const Activity& a, const ports::UpsertOptions& options, std::set<std::string>& days) {
+// What the store held for one activity before the batch, looked up for the
+// whole batch at once (two statements instead of two per row).
+struct Prior {
+  std::optional<RowState> state;
+  bool archived_since_fence = false;  // absent, and archived at or after the fence
+};
+
+// Reads Prior for every activity of one athlete's batch (ids distinct), in
+// the batch's order.
+Result<std::vector<Prior>> LoadPriors(Connection& c, std::span<const core::Activity> batch, int64_t fence_epoch_s) {
+  std::vector<Prior> priors(batch.size());
+  std::unordered_map<int64_t, size_t> index;
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    index.emplace(batch[i].id, i);
+    ids.push_back(batch[i].id);
+  }
+  const std::string json = JsonArrayOfIds(ids);
+  const int64_t athlete_id = batch.front().athlete_id;
+  size_t found = 0;
+  {
+    auto q = c.Prepare(kSelectStates);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, athlete_id);
+    q->Bind(2, json);
+    for (;;) {
+      auto row = q->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      priors[index.at(q->Int64(6))].state = ReadState(*q);
+      ++found;
+    }
+  }
+  if (fence_epoch_s <= 0 || found == batch.size()) return priors;
+  auto q = c.Prepare(kArchivedSinceAny);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  q->Bind(2, json);
+  q->Bind(3, fence_epoch_s);
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    priors[index.at(q->Int64(0))].archived_since_fence = true;
+  }
+  return priors;
+}
+
+Result<Prior> LoadPrior(Connection& c, const Activity& a, int64_t fence_epoch_s) {
+  Prior prior;
   auto state = LoadState(c, a.athlete_id, a.id);
   if (!state) return std::unexpected(state.error());
+  prior.state = std::move(*state);
+  if (!prior.state && fence_epoch_s > 0) {
+    auto archived = ArchivedSince(c, a.athlete_id, a.id, fence_epoch_s);
+    if (!archived) return std::unexpected(archived.error());
+    prior.archived_since_fence = *archived;
+  }
+  return prior;
+}
+
+// One activity: decides from the stored hash and stamps, then writes.
+Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
+                          const Activity& a, const Prior& prior, const ports::UpsertOptions& options,
+                          std::set<std::string>& days) {
+  const std::optional<RowState>* state = &prior.state;
   const std::optional<int64_t> run = options.seen_by_run != 0 ? std::optional(options.seen_by_run) : std::nullopt;
   const bool stamp_run = run && (!*state || (*state)->seen_by_run != run);
   if (*state && IsFenced(**state, options.fence_epoch_s)) {
     if (stamp_run) DL_SQLITE_TRY(Stamp(c, (*state)->row_id, run, std::nullopt, std::nullopt));
     return Outcome::kFenced;
   }
-  if (!*state && options.fence_epoch_s > 0) {
-    // Removed (e.g. a confirmed delete webhook) after this run started: the
-    // caller's copy is older than that removal.
-    auto archived = ArchivedSince(c, a.athlete_id, a.id, options.fence_epoch_s);
-    if (!archived) return std::unexpected(archived.error());
-    if (*archived) return Outcome::kFenced;
-  }
+  // Removed (e.g. a confirmed delete webhook) after this run started: the
+  // caller's copy is older than that removal.
+  if (!*state && prior.archived_since_fence) return Outcome::kFenced;
   RowMeta meta{categories.Categorize(a), std::nullopt, ContentHash(a)};
   if (auto date = a.LocalDate()) meta.local_date = core::FormatDate(*date);
   if (*state && (*state)->hash == meta.hash) {
@@ -186,24 +297,6 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
   if (*state && (*state)->local_date) days.insert(*(*state)->local_date);
   if (meta.local_date) days.insert(*meta.local_date);
   return *state ? Outcome::kUpdated : Outcome::kInserted;
-}
-
-std::string JsonArrayOfDates(const std::set<std::string>& dates) {
-  std::string json = "[";
-  for (const auto& d : dates) {
-    if (json.size() > 1) json += ',';
-    json += '"' + d + '"';  // 'YYYY-MM-DD': nothing to escape
-  }
-  return json + "]";
-}
-
-std::string JsonArrayOfIds(const std::vector<int64_t>& ids) {
-  std::string json = "[";
-  for (int64_t id : ids) {
-    if (json.size() > 1) json += ',';
-    json += std::to_string(id);
-  }
-  return json + "]";
 }
 
 std::vector<int64_t> ParseIds(std::string_view json) {
@@ -305,8 +398,24 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
                                          std::span<const core::Activity> activities,
                                          const ports::UpsertOptions& options, TouchedDays& touched) {
   ports::UpsertSummary summary;
-  for (const auto& a : activities) {
-    auto outcome = UpsertOne(c, codec, categories, a, options, touched[a.athlete_id]);
+  // A batch of distinct ids of one athlete (a backfill page) is looked up at
+  // once; otherwise row by row, so that a repeated id sees the earlier write.
+  std::vector<Prior> priors;
+  const bool batched = activities.size() > 1 && OneAthleteDistinctIds(activities);
+  if (batched) {
+    auto loaded = LoadPriors(c, activities, options.fence_epoch_s);
+    if (!loaded) return std::unexpected(loaded.error());
+    priors = std::move(*loaded);
+  }
+  for (size_t i = 0; i < activities.size(); ++i) {
+    const auto& a = activities[i];
+    if (!batched) {
+      auto prior = LoadPrior(c, a, options.fence_epoch_s);
+      if (!prior) return std::unexpected(prior.error());
+      priors.assign(1, std::move(*prior));
+    }
+    const Prior& prior = batched ? priors[i] : priors.front();
+    auto outcome = UpsertOne(c, codec, categories, a, prior, options, touched[a.athlete_id]);
     if (!outcome) return std::unexpected(outcome.error());
     switch (*outcome) {
       case Outcome::kInserted:
@@ -355,15 +464,39 @@ Status RecomputeDays(Connection& c, const core::SportCategories& categories, con
   for (const auto& [athlete_id, dates] : touched) {
     if (dates.empty()) continue;
     DL_SQLITE_TRY(RecomputeAthleteDays(c, categories, athlete_id, dates));
-    std::set<int> years;
-    for (const auto& date : dates) {  // 'YYYY-MM-DD'
-      int year = 0;
-      std::from_chars(date.data(), date.data() + std::min<size_t>(date.size(), 4), year);
-      if (year > 0) years.insert(year);
+    DL_SQLITE_TRY(MarkDirtyYears(c, athlete_id, YearsOf(dates)));
+  }
+  return Ok();
+}
+
+Status DeferDays(Connection& c, const TouchedDays& touched) {
+  for (const auto& [athlete_id, dates] : touched) {
+    if (dates.empty()) continue;
+    const std::set<int> years = YearsOf(dates);
+    for (int year : years) {
+      auto q = c.Prepare(kMarkStale);
+      if (!q) return std::unexpected(q.error());
+      q->Bind(1, athlete_id);
+      q->Bind(2, year);
+      DL_SQLITE_TRY(q->Run());
     }
     DL_SQLITE_TRY(MarkDirtyYears(c, athlete_id, years));
   }
   return Ok();
+}
+
+Result<std::vector<int>> StaleYears(Connection& c, int64_t athlete_id) {
+  auto q = c.Prepare(kSelectStale);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  std::vector<int> years;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    years.push_back(static_cast<int>(q->Int64(0)));
+  }
+  return years;
 }
 
 Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year) {
@@ -401,6 +534,13 @@ Status RebuildYearRows(Connection& c, const core::SportCategories& categories, i
     DL_SQLITE_TRY(del->Run());
   }
   DL_SQLITE_TRY(MarkDirtyYears(c, athlete_id, {year}));
+  {
+    auto clear = c.Prepare(kClearStale);
+    if (!clear) return std::unexpected(clear.error());
+    clear->Bind(1, athlete_id);
+    clear->Bind(2, year);
+    DL_SQLITE_TRY(clear->Run());
+  }
   return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
 }
 

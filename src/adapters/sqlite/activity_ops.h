@@ -37,8 +37,16 @@ Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request
 // marks their (athlete, year)s dirty for the aggregator.
 Status RecomputeDays(Connection& c, const core::SportCategories& categories, const TouchedDays& touched);
 
+// UpsertOptions::defer_daily: instead of recomputing the touched days, records
+// their (athlete, year)s in stale_years and marks them dirty. A stale year's
+// daily rows are NOT to be read before RebuildYearRows (see StaleYears).
+Status DeferDays(Connection& c, const TouchedDays& touched);
+
+// The athlete's (athlete, year)s whose daily rows wait for RebuildYearRows.
+Result<std::vector<int>> StaleYears(Connection& c, int64_t athlete_id);
+
 // Re-categorises the year's activities and rewrites the year's daily rows
-// (the year is marked dirty).
+// (the year is marked dirty and is no longer stale).
 Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year);
 
 Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& codec, int64_t athlete_id,

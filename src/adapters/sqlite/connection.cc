@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 namespace dl::adapters::sqlite {
@@ -73,6 +76,16 @@ void Query::Bind(int index, std::string_view text) {
 
 void Query::BindBlob(int index, std::string_view bytes) {
   int rc = sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+void Query::BindTextRef(int index, std::string_view text) {
+  int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+}
+
+void Query::BindBlobRef(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC);
   if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
 }
 
@@ -193,6 +206,89 @@ Result<Transaction> Connection::Begin(Durability durability) {
   if (auto s = SetDurability(durability); !s) return std::unexpected(s.error());
   if (auto s = Exec("BEGIN IMMEDIATE"); !s) return std::unexpected(s.error());
   return Transaction(this);
+}
+
+void Connection::UseCheckpointer(BackgroundCheckpointer* checkpointer, int background_frames, int foreground_frames) {
+  checkpointer_ = checkpointer;
+  background_frames_ = background_frames;
+  foreground_frames_ = foreground_frames;
+  if (checkpointer == nullptr) {
+    sqlite3_wal_autocheckpoint(db_, 1000);  // SQLite's default
+  } else {
+    sqlite3_wal_hook(db_, &Connection::OnWalCommit, this);
+  }
+}
+
+// Runs inside the commit, on the committing thread, after the WAL frames are
+// written and the write lock released.
+int Connection::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+  auto* c = static_cast<Connection*>(self);
+  if (frames >= c->foreground_frames_) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (frames >= c->background_frames_) {
+    c->checkpointer_->Poke();
+  }
+  return SQLITE_OK;
+}
+
+struct BackgroundCheckpointer::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool poked = false;    // guarded by mu
+  bool stopping = false;  // guarded by mu
+  int64_t checkpoints = 0;  // guarded by mu
+  std::thread thread;
+};
+
+Result<std::unique_ptr<BackgroundCheckpointer>> BackgroundCheckpointer::Start(const std::string& path,
+                                                                             const ConnectionOptions& options) {
+  auto connection = Connection::Open(path, options);
+  if (!connection) return std::unexpected(connection.error());
+  // Its own commits (none) must not checkpoint; it checkpoints when poked.
+  sqlite3_wal_autocheckpoint((*connection)->handle(), 0);
+  std::unique_ptr<BackgroundCheckpointer> checkpointer(new BackgroundCheckpointer(std::move(*connection)));
+  checkpointer->state_->thread = std::thread([raw = checkpointer.get()] { raw->Loop(); });
+  return checkpointer;
+}
+
+BackgroundCheckpointer::BackgroundCheckpointer(std::unique_ptr<Connection> connection)
+    : connection_(std::move(connection)), state_(std::make_unique<State>()) {}
+
+BackgroundCheckpointer::~BackgroundCheckpointer() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;
+  }
+  state_->cv.notify_all();
+  if (state_->thread.joinable()) state_->thread.join();
+}
+
+void BackgroundCheckpointer::Poke() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->poked = true;
+  }
+  state_->cv.notify_one();
+}
+
+int64_t BackgroundCheckpointer::checkpoints() const {
+  std::lock_guard lock(state_->mu);
+  return state_->checkpoints;
+}
+
+void BackgroundCheckpointer::Loop() {
+  std::unique_lock lock(state_->mu);
+  for (;;) {
+    state_->cv.wait(lock, [&] { return state_->poked || state_->stopping; });
+    if (state_->stopping) return;
+    state_->poked = false;
+    lock.unlock();
+    // Busy (another checkpoint running) or a failure: the next poke retries.
+    const int rc =
+        sqlite3_wal_checkpoint_v2(connection_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+    if (rc == SQLITE_OK) ++state_->checkpoints;
+  }
 }
 
 int64_t Connection::Changes() const { return sqlite3_changes64(db_); }

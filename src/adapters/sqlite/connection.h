@@ -55,6 +55,11 @@ class Query {
   void Bind(int index, const std::string& text) { Bind(index, std::string_view(text)); }
   void Bind(int index, const char* text) { Bind(index, std::string_view(text)); }
   void BindBlob(int index, std::string_view bytes);
+  // Not copied (SQLITE_STATIC): the bytes must stay valid and unchanged until
+  // this Query is destroyed. For the hot path, where the 2 KB of an
+  // activity's text would otherwise be copied once more per row.
+  void BindTextRef(int index, std::string_view text);
+  void BindBlobRef(int index, std::string_view bytes);
   template <class T>
   void Bind(int index, const std::optional<T>& value) {
     if (value)
@@ -108,6 +113,8 @@ struct ConnectionOptions {
   int cache_size_kib = 32768;
 };
 
+class BackgroundCheckpointer;
+
 class Connection {
  public:
   // Opens (creating when absent) with owner-only permissions, WAL, foreign
@@ -132,14 +139,53 @@ class Connection {
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
 
+  // Replaces SQLite's autocheckpoint (which copies the WAL into the database
+  // file inside the commit that crosses 1000 frames): after a commit that
+  // leaves at least `background_frames` frames in the WAL, `checkpointer` is
+  // poked and copies them on its own thread and connection while this one
+  // goes on writing; at `foreground_frames` this connection checkpoints
+  // itself (PASSIVE, as SQLite would), so the WAL stays bounded when the
+  // checkpointer cannot keep up. `checkpointer` must outlive the connection
+  // or be detached first (nullptr restores SQLite's autocheckpoint).
+  void UseCheckpointer(BackgroundCheckpointer* checkpointer, int background_frames, int foreground_frames);
+
  private:
   Connection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status SetDurability(Durability durability);
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
 
   sqlite3* db_;
   std::string path_;
   std::unordered_map<const char*, sqlite3_stmt*> statements_;
   std::optional<Durability> durability_;
+  BackgroundCheckpointer* checkpointer_ = nullptr;
+  int background_frames_ = 0, foreground_frames_ = 0;
+};
+
+// A thread with a connection of its own that checkpoints the WAL (PASSIVE:
+// it never blocks writers or readers, and copies only what no reader still
+// needs) each time it is poked. Checkpointing from a second connection is
+// what SQLite's WAL design allows; it takes the copying off the writer's
+// thread. Its errors are not fatal: the WAL then grows until the next
+// checkpoint, foreground or background, succeeds.
+class BackgroundCheckpointer {
+ public:
+  // Opens its connection on `path` (a file; WAL is already on).
+  static Result<std::unique_ptr<BackgroundCheckpointer>> Start(const std::string& path,
+                                                               const ConnectionOptions& options);
+  ~BackgroundCheckpointer();  // finishes a running checkpoint, then stops
+  BackgroundCheckpointer(const BackgroundCheckpointer&) = delete;
+  BackgroundCheckpointer& operator=(const BackgroundCheckpointer&) = delete;
+
+  void Poke();  // cheap; callable from any thread
+  int64_t checkpoints() const;  // completed runs (for tests and benchmarks)
+
+ private:
+  struct State;
+  explicit BackgroundCheckpointer(std::unique_ptr<Connection> connection);
+  void Loop();
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace dl::adapters::sqlite

@@ -317,9 +317,27 @@ CREATE TABLE dirty_years (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 3: bulk ingest. stale_years holds the (athlete, year)s whose daily
+// totals a backfill upsert left for one rebuild per year
+// (UpsertOptions::defer_daily); written in the upsert's own transaction,
+// cleared by the rebuild, and every read of the aggregates rebuilds stale
+// years first. activities_by_seen_run goes: it cost an index write for every
+// new row and for every row a backfill re-stamps, while the one query that
+// used it (UnseenInLocalYear) reads a local year through
+// activities_by_local_date anyway.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE IF NOT EXISTS stale_years (
+  athlete_id INTEGER NOT NULL,
+  year INTEGER NOT NULL,
+  PRIMARY KEY (athlete_id, year)
+) STRICT, WITHOUT ROWID;
+DROP INDEX IF EXISTS activities_by_seen_run;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
     {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
+    {3, "bulk ingest: stale years (deferred daily totals), no seen-run index", kV3},
 };
 
 constexpr const char* kCreateMigrations =

@@ -1,5 +1,6 @@
 #include "adapters/sqlite/sqlite_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "adapters/sqlite/activity_ops.h"
@@ -64,6 +65,12 @@ constexpr const char* kDeleteAthlete[] = {
     "DELETE FROM tokens WHERE athlete_id = ?1",
     "DELETE FROM checkpoints WHERE athlete_id = ?1",
 };
+
+// WAL frames (16 KiB pages) after which the background checkpointer is
+// poked (4 MiB), and after which the committing connection checkpoints
+// itself (64 MiB; SQLite's default is 1,000 frames in the commit).
+constexpr int kBackgroundCheckpointFrames = 256;
+constexpr int kForegroundCheckpointFrames = 4000;
 
 Status CheckAthlete(int64_t athlete_id) {
   if (athlete_id <= 0) {
@@ -131,7 +138,12 @@ Status SqliteStore::InTransaction(bool full, const std::function<Status()>& work
   return txn->Commit();
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  if (checkpointer_) {
+    std::lock_guard lock(mu_);
+    connection_->UseCheckpointer(nullptr, 0, 0);
+  }
+}
 
 int SqliteStore::LatestSchemaVersion() { return LatestVersion(); }
 
@@ -150,6 +162,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   std::unique_ptr<SqliteStore> store(
       new SqliteStore(categories, std::move(*connection), std::move(codec), options.dedup_retention_s));
   DL_SQLITE_TRY(store->Migrate());
+  if (options.background_checkpoint && path != ":memory:" && !path.starts_with("file:")) {
+    auto checkpointer = BackgroundCheckpointer::Start(path, connection_options);
+    if (!checkpointer) return std::unexpected(checkpointer.error());
+    store->checkpointer_ = std::move(*checkpointer);
+    store->connection_->UseCheckpointer(store->checkpointer_.get(), kBackgroundCheckpointFrames,
+                                        kForegroundCheckpointFrames);
+  }
   return store;
 }
 
@@ -186,7 +205,10 @@ Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core:
   TouchedDays touched;
   auto summary = UpsertBatch(*connection_, *codec_, categories_, activities, options, touched);
   if (!summary) return summary;
-  DL_SQLITE_TRY(RecomputeDays(*connection_, categories_, touched));
+  // Deferred: the years are recorded as stale in this transaction, so the
+  // checkpoint below can never be committed without them.
+  DL_SQLITE_TRY(options.defer_daily ? DeferDays(*connection_, touched)
+                                    : RecomputeDays(*connection_, categories_, touched));
   if (options.checkpoint)
     DL_SQLITE_TRY(WriteCheckpoint(*connection_, options.checkpoint->first, options.checkpoint->second));
   DL_SQLITE_TRY(AckEvents(*connection_, options.ack_events));
@@ -241,7 +263,11 @@ Result<int64_t> SqliteStore::DeleteAthleteData(int64_t athlete_id) {
   std::lock_guard lock(mu_);
   auto txn = connection_->Begin(Durability::kFull);
   if (!txn) return std::unexpected(txn.error());
-  // The files of every year that had totals must be rewritten (empty).
+  // The files of every year that had totals must be rewritten (empty); a
+  // stale year (deferred totals) is rebuilt first so that it is one of them.
+  auto stale = StaleYears(*connection_, athlete_id);
+  if (!stale) return std::unexpected(stale.error());
+  for (int year : *stale) DL_SQLITE_TRY(RebuildYearRows(*connection_, categories_, athlete_id, year));
   DL_SQLITE_TRY(MarkAthleteYearsDirty(*connection_, athlete_id));
   DL_SQLITE_TRY(DeleteAthleteEvents(*connection_, athlete_id));
   int64_t activities = 0;
@@ -258,14 +284,32 @@ Result<int64_t> SqliteStore::DeleteAthleteData(int64_t athlete_id) {
 
 // ---- AggregateStore ----
 
+Status SqliteStore::RebuildStaleYears(int64_t athlete_id, std::optional<int> only_year) {
+  auto wanted = [&](int year) { return !only_year || *only_year == year; };
+  auto stale = StaleYears(*connection_, athlete_id);
+  if (!stale) return std::unexpected(stale.error());
+  if (std::ranges::none_of(*stale, wanted)) return Ok();
+  auto txn = connection_->Begin(Durability::kNormal);
+  if (!txn) return std::unexpected(txn.error());
+  // Again under the write lock: another connection may have rebuilt them.
+  stale = StaleYears(*connection_, athlete_id);
+  if (!stale) return std::unexpected(stale.error());
+  for (int year : *stale) {
+    if (wanted(year)) DL_SQLITE_TRY(RebuildYearRows(*connection_, categories_, athlete_id, year));
+  }
+  return txn->Commit();
+}
+
 Result<std::vector<core::DailyTotals>> SqliteStore::DailyForYear(int64_t athlete_id, int year,
                                                                  const std::string& category) {
   std::lock_guard lock(mu_);
+  DL_SQLITE_TRY(RebuildStaleYears(athlete_id, year));
   return ReadDaily(*connection_, athlete_id, year, category);
 }
 
 Result<std::vector<std::pair<int, std::string>>> SqliteStore::YearsWithData(int64_t athlete_id) {
   std::lock_guard lock(mu_);
+  DL_SQLITE_TRY(RebuildStaleYears(athlete_id, std::nullopt));
   auto q = connection_->Prepare(kYearsWithData);
   if (!q) return std::unexpected(q.error());
   q->Bind(1, athlete_id);
