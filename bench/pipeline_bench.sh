@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Whole-pipeline throughput (issue 4): events per second from webhook POST to
 # stored activity, with strava-sim answering every fetch (rate limits off),
-# for 1, 2 and 4 inserter threads, on the release build. Run on demand:
-#   make build && bash bench/pipeline_bench.sh [N]
+# for 1, 2 and 4 inserter threads, on the release build, with the load from
+# `replay --concurrency C` (C connections posting in parallel, default 8).
+# Run on demand:
+#   make build && bash bench/pipeline_bench.sh [N] [C]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${BIN:-$here/build/release/bin}"
 n="${1:-3000}"
+conc="${2:-8}"
 work="$(mktemp -d /tmp/dl-pbench.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -21,7 +24,7 @@ export STRAVA_CLIENT_ID=1 STRAVA_CLIENT_SECRET=s STRAVA_REFRESH_TOKEN=r STRAVA_A
 DESIRELINES_DATA_DIR="$work/a" "$bin/desirelines" backfill --years 2024 --json >/dev/null
 # The simulator rotates refresh tokens: hand the newest one from store to store.
 token=$(sqlite3 "$work/a/desirelines.db" 'SELECT refresh_token FROM tokens')
-echo "pipeline throughput, $n create events, strava-sim answering each fetch"
+echo "pipeline throughput, $n create events, replay --concurrency $conc, strava-sim answering each fetch"
 printf "%-10s %10s %12s\n" "inserters" "seconds" "events/s"
 for k in 1 2 4; do
   b="$work/b$k"
@@ -33,7 +36,7 @@ for k in 1 2 4; do
   url=$(sed -n 's/^listening on //p' "$work/serve$k.out")
   t0=$(date +%s.%N)
   DESIRELINES_DATA_DIR="$work/a" "$bin/desirelines" replay --dispatcher-url "$url/webhook" --from-store \
-    --rate-limit 10000 --json >/dev/null
+    --rate-limit 10000 --concurrency "$conc" --json >/dev/null
   while [ "$(sqlite3 "$b/desirelines.db" 'SELECT count(*) FROM activities')" -lt "$n" ]; do sleep 0.05; done
   t1=$(date +%s.%N)
   python3 -c "t=$t1-$t0; print(f'{$k:<10} {t:10.2f} {$n/t:12.0f}')"

@@ -4,11 +4,14 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +32,7 @@ struct ReplayFlags {
   std::string missing_from;
   int64_t limit = 0;
   double rate = 0.2;
+  int concurrency = 1;
   bool dry_run = false;
 };
 
@@ -126,6 +130,60 @@ std::pair<long, std::string> Post(CURL* curl, const std::string& url, const std:
   return {status, rc == CURLE_OK ? "" : curl_easy_strerror(rc)};
 }
 
+struct PostCounts {
+  int64_t ok = 0;
+  int64_t errors = 0;
+};
+
+// Posts every target over `f.concurrency` connections (one thread and one
+// libcurl handle each). The rate limit is global: event i is posted no
+// earlier than start + i / rate, whichever connection takes it, so N
+// connections only help when one alone cannot keep up with the rate (a
+// connection that fell behind catches up without waiting). Stops taking
+// events when StopFlag() is set; the counts then cover what was posted.
+Result<PostCounts> PostAll(const std::vector<Target>& targets, const ReplayFlags& f, int64_t subscription,
+                           ports::Clock& clock, const CommonFlags& common) {
+  const size_t workers = std::min(static_cast<size_t>(f.concurrency), std::max<size_t>(1, targets.size()));
+  std::vector<CURL*> handles;
+  for (size_t w = 0; w < workers; ++w) {
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) {
+      for (CURL* h : handles) curl_easy_cleanup(h);
+      return Fail(ErrorCode::kInternal, "libcurl failed to start");
+    }
+    handles.push_back(curl);
+  }
+  const auto interval =
+      std::chrono::duration_cast<ports::Clock::TimePoint::duration>(std::chrono::duration<double>(1.0 / f.rate));
+  const auto start = clock.Now();
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> ok{0}, errors{0};
+  auto work = [&](CURL* curl) {
+    for (;;) {
+      if (StopFlag().load()) return;
+      const size_t i = next.fetch_add(1);
+      if (i >= targets.size()) return;
+      if (!clock.SleepUntil(start + interval * static_cast<int64_t>(i))) return;
+      const auto& t = targets[i];
+      auto [status, error] = Post(curl, f.dispatcher_url, EventJson(t, subscription));
+      bool good = status >= 200 && status < 300;
+      good ? ++ok : ++errors;
+      if (!common.json && (common.verbose || !good)) {
+        std::fprintf(stderr, "%zu/%zu activity %lld: %s\n", i + 1, targets.size(), static_cast<long long>(t.id),
+                     good ? std::to_string(status).c_str()
+                          : (status ? "HTTP " + std::to_string(status) : error).c_str());
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, handles[w]);
+    work(handles[0]);
+  }  // joined here
+  for (CURL* h : handles) curl_easy_cleanup(h);
+  return PostCounts{ok.load(), errors.load()};
+}
+
 int RunReplay(const ReplayFlags& f, const CommonFlags& common) {
   auto config = LoadConfig(common);
   if (!config) return ReportError(config.error(), common.json);
@@ -136,6 +194,9 @@ int RunReplay(const ReplayFlags& f, const CommonFlags& common) {
   }
   if (f.dispatcher_url.rfind("http://", 0) != 0 && f.dispatcher_url.rfind("https://", 0) != 0) {
     return ReportError(Error{ErrorCode::kInvalidArgument, "--dispatcher-url must be an http(s) URL"}, common.json);
+  }
+  if (f.concurrency < 1 || f.concurrency > 256) {
+    return ReportError(Error{ErrorCode::kInvalidArgument, "--concurrency must be between 1 and 256"}, common.json);
   }
   if (!(f.rate > 0) || f.rate > 10000) {
     return ReportError(Error{ErrorCode::kInvalidArgument, "--rate-limit must be between 0 and 10000 requests/s"}, common.json);
@@ -195,25 +256,9 @@ int RunReplay(const ReplayFlags& f, const CommonFlags& common) {
     return kExitOk;
   }
 
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return ReportError(Error{ErrorCode::kInternal, "libcurl failed to start"}, common.json);
-  int64_t ok = 0, errors = 0;
-  auto interval = std::chrono::duration_cast<ports::Clock::TimePoint::duration>(std::chrono::duration<double>(1.0 / f.rate));
-  auto next = clock->Now();
-  for (size_t i = 0; i < targets->size() && !StopFlag().load(); ++i) {
-    if (!clock->SleepUntil(next)) break;
-    next += interval;
-    const auto& t = (*targets)[i];
-    auto [status, error] = Post(curl, f.dispatcher_url, EventJson(t, subscription));
-    bool good = status >= 200 && status < 300;
-    good ? ++ok : ++errors;
-    if (!common.json && (common.verbose || !good)) {
-      std::fprintf(stderr, "%zu/%zu activity %lld: %s\n", i + 1, targets->size(), static_cast<long long>(t.id),
-                   good ? std::to_string(status).c_str()
-                        : (status ? "HTTP " + std::to_string(status) : error).c_str());
-    }
-  }
-  curl_easy_cleanup(curl);
+  auto posted = PostAll(*targets, f, subscription, *clock, common);
+  if (!posted) return ReportError(posted.error(), common.json);
+  const int64_t ok = posted->ok, errors = posted->errors;
   bool interrupted = ok + errors < static_cast<int64_t>(targets->size());
   int code = errors > 0 ? kExitErrors : kExitOk;
   if (common.json) {
@@ -309,6 +354,8 @@ CommandRunner AddReplayCommand(CLI::App& parent, CommonFlags& common) {
   sub->add_option("--missing-from", f->missing_from, "activities in this store that OTHER.db does not have");
   sub->add_option("--limit", f->limit, "at most N events")->check(CLI::PositiveNumber);
   sub->add_option("--rate-limit", f->rate, "requests per second (default 0.2)");
+  sub->add_option("--concurrency", f->concurrency,
+                  "connections posting in parallel (default 1); the --rate-limit stays global");
   sub->add_flag("--dry-run", f->dry_run, "list the first ten and the count; post nothing");
   AddCommonFlags(*sub, common);
   return [f, &common] { return RunReplay(*f, common); };

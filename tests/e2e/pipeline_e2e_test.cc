@@ -15,12 +15,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "support.h"
@@ -757,6 +760,99 @@ TEST_F(ReplayE2E, RefusedEventsCountAsErrorsAndExitNonZero) {
   auto gone = Run({"replay", "--dispatcher-url", "http://127.0.0.1:1/webhook", "--from-store", "--limit", "1",
                    "--rate-limit", "100", "--json"});
   EXPECT_EQ(gone.code, 1) << gone.out;
+}
+
+// A stand-in dispatcher that records each POST (body, arrival time) and how
+// many were in flight at once. The first `barrier` requests are held until
+// that many are in flight together (or 5 s pass), so posting over N
+// connections shows as N in flight and posting over one shows as 1.
+class RecordingDispatcher {
+ public:
+  explicit RecordingDispatcher(int barrier) : barrier_(barrier) {
+    server_.set_tcp_nodelay(true);
+    server_.Post("/webhook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::unique_lock lock(mu_);
+      posts_.push_back({req.body, std::chrono::steady_clock::now()});
+      max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+      if (in_flight_ >= barrier_) released_ = true;
+      cv_.notify_all();
+      cv_.wait_for(lock, 5s, [this] { return released_; });
+      --in_flight_;
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    EXPECT_TRUE(WaitFor([this] { return server_.is_running(); }, 10s));
+  }
+  ~RecordingDispatcher() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/webhook"; }
+  int max_in_flight() {
+    std::lock_guard lock(mu_);
+    return max_in_flight_;
+  }
+  // Bodies and arrival times since the last call.
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> TakePosts() {
+    std::lock_guard lock(mu_);
+    return std::exchange(posts_, {});
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  const int barrier_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  int in_flight_ = 0, max_in_flight_ = 0;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> posts_;
+};
+
+TEST_F(ReplayE2E, ConcurrencyPostsInParallelOnceEachWithTheRateLimitGlobal) {
+  // Four connections: four requests in flight at once, every event once.
+  RecordingDispatcher recorder(4);
+  auto run = Run({"replay", "--dispatcher-url", recorder.url(), "--from-store", "--limit", "16", "--rate-limit",
+                  "10000", "--concurrency", "4", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  auto summary = json::parse(run.out);
+  EXPECT_EQ(summary["posted"].get<int64_t>(), 16);
+  EXPECT_EQ(summary["succeeded"].get<int64_t>(), 16);
+  EXPECT_EQ(recorder.max_in_flight(), 4) << "the four connections should post at the same time";
+  auto posts = recorder.TakePosts();
+  std::set<int64_t> posted;
+  auto stored = StoredIds();
+  for (const auto& [body, at] : posts) {
+    const int64_t id = json::parse(body)["object_id"].get<int64_t>();
+    EXPECT_TRUE(posted.insert(id).second) << "activity " << id << " posted twice";
+    EXPECT_EQ(stored.count(id), 1u) << id;
+  }
+  EXPECT_EQ(posted.size(), 16u);
+
+  // The rate limit is global: 11 events at 20/s over 4 connections take at
+  // least 10 intervals of 50 ms between the first and the last arrival (a
+  // limit per connection would take about 2).
+  auto paced = Run({"replay", "--dispatcher-url", recorder.url(), "--from-store", "--limit", "11", "--rate-limit",
+                    "20", "--concurrency", "4", "--json"});
+  ASSERT_EQ(paced.code, 0) << paced.out << paced.err;
+  posts = recorder.TakePosts();
+  ASSERT_EQ(posts.size(), 11u);
+  auto [first, last] = std::minmax_element(posts.begin(), posts.end(),
+                                           [](const auto& a, const auto& b) { return a.second < b.second; });
+  EXPECT_GE(last->second - first->second, 450ms);
+
+  // Against the real serve: every selected event accepted and queued once,
+  // each activity fetched once.
+  const int64_t fetches = Fetches(), count = Rows("activities");
+  auto all = Replay({"--from-store", "--rate-limit", "10000", "--concurrency", "8"});
+  EXPECT_EQ(all["selected"].get<int64_t>(), count);
+  EXPECT_EQ(all["succeeded"].get<int64_t>(), count);
+  EXPECT_EQ(all["errors"].get<int64_t>(), 0);
+  EXPECT_EQ(Rows("received_events"), count);
+  EXPECT_TRUE(WaitFor([&] { return QueueEmpty() && Fetches() - fetches >= count; }, 60s));
+  EXPECT_EQ(Fetches() - fetches, count);
 }
 
 // ---- 9. Slow clients do not delay a valid event -----------------------------------
