@@ -7,8 +7,14 @@
 // server (the ceiling), and prints requests/s and p50/p99 time to the 200.
 //
 //   webhook_intake_bench [--seconds N] [--connections C] [--workers W]
-//                        [--queue memory|sqlite] [--max-batch B]
+//                        [--queue memory|store|sqlite] [--max-batch B]
 //                        [--commit-latency-us U] [--client wrk|curl] [--db PATH]
+//                        [--max-gather-us G] [--direct B] [--page-size P]
+//
+//   --max-gather-us G  IntakeOptions::max_gather (default: the intake's, off)
+//   --direct B         no HTTP: EnqueueBatch of B new events in a loop on one
+//                      thread, printing commits/s and the commit's p50/p99
+//   --page-size P      the sqlite queue's page size (a new file only)
 //
 // Queues:
 //   memory  tests/fakes' InMemoryEventQueue; --commit-latency-us models an
@@ -64,6 +70,9 @@ struct Args {
   int commit_latency_us = 0;
   std::string client = std::filesystem::exists("/usr/bin/wrk") ? "wrk" : "curl";
   std::string db;
+  int page_size = 0;   // sqlite queue only: PRAGMA page_size of a new file (0: SQLite's default)
+  int max_gather_us = -1;  // -1: IntakeOptions' default
+  size_t direct = 0;   // > 0: no HTTP; EnqueueBatch of this many events in a loop (commit cost)
 };
 
 class WallClock final : public ports::Clock {
@@ -79,8 +88,9 @@ class WallClock final : public ports::Clock {
 
 class BenchSqliteQueue final : public ports::EventQueue {
  public:
-  explicit BenchSqliteQueue(const std::string& path) {
+  BenchSqliteQueue(const std::string& path, int page_size) {
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) Die("open");
+    if (page_size > 0) Exec(("PRAGMA page_size=" + std::to_string(page_size)).c_str());
     Exec("PRAGMA journal_mode=WAL");
     Exec("PRAGMA synchronous=FULL");
     Exec("CREATE TABLE IF NOT EXISTS event_queue(seq INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL UNIQUE,"
@@ -274,6 +284,36 @@ void Print(const char* name, const LoadResult& r) {
               r.requests_per_s, r.p50_ms, r.p99_ms, r.max_ms, r.requests, r.errors);
 }
 
+// The queue's commit alone: EnqueueBatch of `batch` new events in a loop on
+// one thread, no HTTP. Shows what one durable commit costs on this disk.
+void RunDirect(ports::EventQueue& queue, size_t batch, int seconds) {
+  std::vector<core::WebhookEvent> events(batch);
+  std::vector<double> latencies;
+  int64_t next_id = 1;
+  const auto start = Steady::now();
+  const auto end = start + std::chrono::seconds(seconds);
+  long long failures = 0;
+  while (Steady::now() < end) {
+    for (auto& e : events) {
+      e.object_type = "activity";
+      e.aspect_type = "create";
+      e.object_id = next_id++;
+      e.owner_id = kOwnerId;
+      e.subscription_id = kSubscriptionId;
+      e.event_time = 1'700'000'000;
+    }
+    const auto t0 = Steady::now();
+    if (!queue.EnqueueBatch(events, 1'700'000'000)) ++failures;
+    latencies.push_back(std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
+  }
+  const double elapsed = std::chrono::duration<double>(Steady::now() - start).count();
+  std::sort(latencies.begin(), latencies.end());
+  const auto n = latencies.size();
+  std::printf("direct batch=%zu: %8.0f commits/s %8.0f events/s   commit p50 %6.3f ms p99 %6.3f ms (%lld failures)\n",
+              batch, static_cast<double>(n) / elapsed, static_cast<double>(n * batch) / elapsed, latencies[n / 2],
+              latencies[n * 99 / 100], failures);
+}
+
 Args Parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -286,6 +326,9 @@ Args Parse(int argc, char** argv) {
     else if (k == "--commit-latency-us") a.commit_latency_us = std::stoi(v);
     else if (k == "--client") a.client = v;
     else if (k == "--db") a.db = v;
+    else if (k == "--page-size") a.page_size = std::stoi(v);
+    else if (k == "--direct") a.direct = std::stoul(v);
+    else if (k == "--max-gather-us") a.max_gather_us = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s (see the comment at the top of the file)\n", k.c_str());
       std::exit(2);
@@ -313,7 +356,7 @@ std::unique_ptr<ports::EventQueue> MakeQueue(const Args& a, std::filesystem::pat
       std::filesystem::create_directories(db_dir);
       path = db_dir / "queue.db";
     }
-    return std::make_unique<BenchSqliteQueue>(path);
+    return std::make_unique<BenchSqliteQueue>(path, a.page_size);
   }
   auto memory = std::make_unique<fakes::InMemoryEventQueue>();
   memory->SetCommitLatency(std::chrono::microseconds(a.commit_latency_us));
@@ -327,9 +370,16 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::filesystem::path db_dir;
   auto queue = MakeQueue(args, db_dir);
+  if (args.direct > 0) {
+    RunDirect(*queue, args.direct, args.seconds);
+    queue.reset();
+    if (!db_dir.empty()) std::filesystem::remove_all(db_dir);
+    return 0;
+  }
   WallClock clock;
   app::IntakeOptions intake_options;
   intake_options.max_batch = args.max_batch;
+  if (args.max_gather_us >= 0) intake_options.max_gather = std::chrono::microseconds(args.max_gather_us);
   app::Intake intake(*queue, clock, intake_options);
   http::webhook::WebhookContext context;
   context.options.path = kPath;
@@ -352,9 +402,11 @@ int main(int argc, char** argv) {
   }
   const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
   auto run = args.client == "wrk" ? &RunWrk : &RunCurl;
-  std::printf("queue=%s max_batch=%zu commit_latency_us=%d client=%s connections=%d workers=%d seconds=%d\n",
-              args.queue.c_str(), args.max_batch, args.commit_latency_us, args.client.c_str(), args.connections,
-              args.workers, args.seconds);
+  std::printf(
+      "queue=%s max_batch=%zu commit_latency_us=%d client=%s connections=%d workers=%d seconds=%d "
+      "max_gather_us=%lld\n",
+      args.queue.c_str(), args.max_batch, args.commit_latency_us, args.client.c_str(), args.connections, args.workers,
+      args.seconds, static_cast<long long>(intake_options.max_gather.count()));
   (void)run(base + kPath, true, args.connections, 1, 9'000'000'000'000);  // warm-up
   const auto before = intake.Stats();
   const LoadResult events = run(base + kPath, true, args.connections, args.seconds, 0);
@@ -367,10 +419,14 @@ int main(int argc, char** argv) {
   Print("GET /healthz (ceiling)", health);
   const uint64_t batches = after.batches - before.batches;
   const uint64_t committed = after.events_committed - before.events_committed;
-  std::printf("commits: %llu for %llu events (mean batch %.1f, largest %zu); queue failures %llu\n",
-              static_cast<unsigned long long>(batches), static_cast<unsigned long long>(committed),
-              batches ? static_cast<double>(committed) / static_cast<double>(batches) : 0.0, after.largest_batch,
-              static_cast<unsigned long long>(after.events_failed));
+  std::printf(
+      "commits: %llu for %llu events (mean batch %.1f, largest %zu); gathers %llu (%llu timed out); queue failures "
+      "%llu\n",
+      static_cast<unsigned long long>(batches), static_cast<unsigned long long>(committed),
+      batches ? static_cast<double>(committed) / static_cast<double>(batches) : 0.0, after.largest_batch,
+      static_cast<unsigned long long>(after.gathers - before.gathers),
+      static_cast<unsigned long long>(after.gather_timeouts - before.gather_timeouts),
+      static_cast<unsigned long long>(after.events_failed));
   intake.Shutdown();
   queue.reset();
   if (!db_dir.empty()) std::filesystem::remove_all(db_dir);

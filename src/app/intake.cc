@@ -10,6 +10,9 @@
 #include <vector>
 
 namespace dl::app {
+namespace {
+constexpr unsigned kMaxGatherBackoff = 6;  // skip at most 64 commits between probes
+}  // namespace
 
 // Lives on the submitter's stack from Submit until `done` is released; the
 // writer writes `result` and then releases, which publishes it.
@@ -29,6 +32,7 @@ Intake::~Intake() { Shutdown(); }
 Result<ports::EnqueueOutcome> Intake::Submit(const core::WebhookEvent& event) {
   Pending pending;
   pending.event = &event;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Fail(ErrorCode::kTransient, "intake is shutting down");
@@ -37,8 +41,11 @@ Result<ports::EnqueueOutcome> Intake::Submit(const core::WebhookEvent& event) {
       return Fail(ErrorCode::kTransient, "intake queue is full");
     }
     waiting_.push_back(&pending);
+    wake = waiting_.size() >= wake_at_;
   }
-  writer_cv_.notify_one();
+  // Waking the writer for every arrival while it gathers would cost a
+  // context switch each on a 2-core machine: only the one it waits for.
+  if (wake) writer_cv_.notify_one();
   pending.done.acquire();
   return std::move(*pending.result);
 }
@@ -65,18 +72,54 @@ IntakeStats Intake::Stats() const {
 void Intake::WriterLoop() {
   std::unique_lock lock(mu_);
   for (;;) {
+    wake_at_ = 1;
     writer_cv_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
     if (waiting_.empty()) return;  // stopping_ and drained
-    std::deque<Pending*> batch = TakeBatch(lock);
+    Gather(lock);
+    std::deque<Pending*> batch = TakeBatch();
     lock.unlock();
+    const auto start = std::chrono::steady_clock::now();
     Commit(batch);
+    const auto took = std::chrono::steady_clock::now() - start;
     lock.lock();
+    last_commit_ = std::chrono::duration_cast<std::chrono::microseconds>(took);
+    round_ = batch.size() + waiting_.size();
   }
 }
 
-// Takes up to max_batch waiting events (whatever is there: no waiting for
-// more, so a lone event is committed at once).
-std::deque<Intake::Pending*> Intake::TakeBatch(std::unique_lock<std::mutex>&) {
+// Waits (mu_ held by `lock`) until the round of the last commit is complete
+// again, up to min(max_gather, half the last commit's duration); see intake.h.
+// steady_clock, not the injected clock: this is a synchronisation timeout
+// of well under a millisecond, not domain time.
+void Intake::Gather(std::unique_lock<std::mutex>& lock) {
+  const size_t target = std::min(round_, std::max<size_t>(options_.max_batch, 1));
+  const auto limit = std::min(options_.max_gather, last_commit_ / 2);
+  if (waiting_.size() >= target || limit.count() <= 0 || stopping_) return;
+  if (gather_skips_ > 0) {  // backing off after a gather that ran out
+    --gather_skips_;
+    return;
+  }
+  ++stats_.gathers;
+  wake_at_ = target;
+  const bool complete = writer_cv_.wait_until(lock, std::chrono::steady_clock::now() + limit, [&] {
+    return stopping_ || waiting_.size() >= target;
+  });
+  wake_at_ = 1;
+  if (complete) {
+    gather_backoff_ = 0;
+    return;
+  }
+  // The round did not come back within half a commit: with C clients, one
+  // gathered batch per (commit + round trip) then beats two alternating
+  // halves per commit by too little or not at all, so commit at once and
+  // probe again after 2, 4, ... 64 commits.
+  ++stats_.gather_timeouts;
+  gather_backoff_ = std::min(gather_backoff_ + 1, kMaxGatherBackoff);
+  gather_skips_ = 1u << gather_backoff_;
+}
+
+// Takes up to max_batch waiting events (mu_ held).
+std::deque<Intake::Pending*> Intake::TakeBatch() {
   std::deque<Pending*> batch;
   const size_t n = std::min(waiting_.size(), std::max<size_t>(options_.max_batch, 1));
   for (size_t i = 0; i < n; ++i) {

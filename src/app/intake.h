@@ -6,12 +6,25 @@
 // throughput follows the number of concurrent submitters rather than the
 // commit latency.
 //
+// Gathering: when fewer events are waiting than took part in the last round
+// (the last batch plus those that arrived while it committed), the writer
+// waits a little for the rest before committing: with C clients that each
+// send their next event as soon as the previous one is answered, the batches
+// then hold all C events (C per commit + round trip) instead of splitting
+// into two alternating halves (C/2 per commit). That pays only when the
+// clients' round trip R is short against the commit F (C/(F+R) > C/(2F)),
+// so the wait is at most min(max_gather, F/2) of the last commit; when it
+// runs out, gathering backs off exponentially (skips 2, 4, ... 64 commits)
+// before it is tried again. A lone client never waits (its round has one
+// event). Measured in docs/PERFORMANCE.md (webhook intake).
+//
 // Threading: Submit is thread-safe and blocks until the event's batch is
 // committed (or failed). It must not be called from the queue's own
 // callbacks. Shutdown (also run by the destructor) refuses new submissions
 // and returns once everything already submitted has been committed or failed.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +43,13 @@ namespace dl::app {
 struct IntakeOptions {
   size_t max_batch = 256;     // events per EnqueueBatch at most
   size_t max_waiting = 4096;  // submitted, not yet taken by the writer; beyond: kTransient
+  // Longest wait for the rest of a round before committing (see above);
+  // zero (the default) commits whatever is waiting at once. Off by default
+  // because on the shared 2-core test machine it won when the machine was
+  // quiet and lost under other builds' load (the writer's extra wake-up then
+  // costs more than the larger batches save; docs/PERFORMANCE.md). 1000 µs
+  // is a reasonable value where cores are idle.
+  std::chrono::microseconds max_gather{0};
   // Run on the writer thread after a commit that queued at least one new
   // event, once its submitters are woken: e.g. Pipeline::Wake. Must not block
   // for long nor call Submit.
@@ -42,6 +62,8 @@ struct IntakeStats {
   uint64_t events_failed = 0;      // events answered with the queue's error
   uint64_t rejected_full = 0;      // Submit calls refused because the wait queue was full
   size_t largest_batch = 0;
+  uint64_t gathers = 0;            // commits preceded by a wait for the rest of the round
+  uint64_t gather_timeouts = 0;    // ... of which the wait ran out before the round was complete
   size_t waiting = 0;              // submitted, not yet taken by the writer
   bool shutting_down = false;      // Shutdown has begun: Submit is refused
 };
@@ -72,7 +94,8 @@ class Intake {
   struct Pending;
 
   void WriterLoop();
-  std::deque<Pending*> TakeBatch(std::unique_lock<std::mutex>& lock);
+  void Gather(std::unique_lock<std::mutex>& lock);
+  std::deque<Pending*> TakeBatch();
   void Commit(std::deque<Pending*>& batch);
 
   ports::EventQueue& queue_;
@@ -83,6 +106,16 @@ class Intake {
   std::condition_variable writer_cv_;
   std::deque<Pending*> waiting_;  // guarded by mu_; owned by the blocked submitters
   bool stopping_ = false;         // guarded by mu_
+  // Submit wakes the writer once this many events wait: 1 while it is idle,
+  // the size of the round while it gathers. Guarded by mu_.
+  size_t wake_at_ = 1;
+  // The last round (batch + arrivals during its commit) and the last
+  // commit's duration: what Gather waits for, and how long at most.
+  // Written by the writer thread under mu_.
+  size_t round_ = 0;
+  std::chrono::microseconds last_commit_{0};
+  unsigned gather_backoff_ = 0;  // consecutive gathers that ran out (capped)
+  unsigned gather_skips_ = 0;    // commits left before gathering is tried again
   IntakeStats stats_;             // guarded by mu_
   std::mutex shutdown_mu_;        // serialises Shutdown callers around the join
   std::thread writer_;

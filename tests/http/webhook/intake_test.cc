@@ -251,6 +251,86 @@ TEST_F(IntakeTest, ShutdownDrainsWhatWasSubmittedAndRefusesTheRest) {
   intake.Shutdown();  // idempotent
 }
 
+// Gathering: the round of the first commit was 3 events (one committed,
+// two arriving meanwhile); the writer waits for a third before committing
+// again, so the client that comes back joins the batch. The wait is bounded
+// by half the last commit, so the first commit is made to last 2 s (the
+// gate, then the modelled latency read at its start): the test then has
+// at least 1 s to see the gather and submit.
+TEST_F(IntakeTest, GathersTheRestOfTheLastRoundBeforeCommitting) {
+  Gate gate(queue_);
+  IntakeOptions options;
+  options.max_gather = std::chrono::seconds(10);
+  queue_.SetCommitLatency(std::chrono::seconds(2));
+  Intake intake(queue_, clock_, options);
+  Submitter first(intake, Event(1));
+  ASSERT_TRUE(gate.WaitEntered(1));
+  queue_.SetCommitLatency(std::chrono::microseconds(0));  // later commits: at once
+  Submitter a(intake, Event(2)), b(intake, Event(3));
+  ASSERT_TRUE(WaitFor([&] { return intake.Stats().waiting == 2; }, milliseconds(10000)));
+  gate.Release();
+  EXPECT_EQ(first.Join().value(), ports::EnqueueOutcome::kQueued);
+  // The writer now waits for a third event instead of committing [2, 3].
+  ASSERT_TRUE(WaitFor([&] { return intake.Stats().gathers == 1; }, milliseconds(10000)));
+  Submitter again(intake, Event(4));  // the first client's next event
+  EXPECT_EQ(a.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(b.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(again.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(queue_.BatchSizes(), (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(intake.Stats().gather_timeouts, 0u);
+}
+
+TEST_F(IntakeTest, AGatherThatRunsOutCommitsWhatIsWaiting) {
+  Gate gate(queue_);
+  IntakeOptions options;
+  options.max_gather = std::chrono::milliseconds(5);
+  Intake intake(queue_, clock_, options);
+  Submitter first(intake, Event(1));
+  ASSERT_TRUE(gate.WaitEntered(1));
+  Submitter a(intake, Event(2)), b(intake, Event(3));
+  ASSERT_TRUE(WaitFor([&] { return intake.Stats().waiting == 2; }, milliseconds(10000)));
+  gate.Release();
+  EXPECT_TRUE(first.Join());
+  EXPECT_EQ(a.Join().value(), ports::EnqueueOutcome::kQueued);  // nobody came back: committed anyway
+  EXPECT_EQ(b.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(queue_.BatchSizes(), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(intake.Stats().gathers, 1u);
+  EXPECT_EQ(intake.Stats().gather_timeouts, 1u);
+}
+
+TEST_F(IntakeTest, ALoneClientNeverWaitsToGather) {
+  IntakeOptions options;
+  options.max_gather = std::chrono::seconds(10);  // a wait would show as a hang
+  queue_.SetCommitLatency(std::chrono::microseconds(100));
+  Intake intake(queue_, clock_, options);
+  for (int i = 1; i <= 20; ++i) ASSERT_EQ(intake.Submit(Event(i)).value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(intake.Stats().gathers, 0u);
+  EXPECT_EQ(intake.Stats().batches, 20u);
+}
+
+// As above, the first commit lasts 2 s so that the gather would run for at
+// least 1 s: Shutdown ends it (not its time-out) and drains what waits.
+TEST_F(IntakeTest, ShutdownEndsAGatherAtOnce) {
+  Gate gate(queue_);
+  IntakeOptions options;
+  options.max_gather = std::chrono::seconds(60);
+  queue_.SetCommitLatency(std::chrono::seconds(2));
+  Intake intake(queue_, clock_, options);
+  Submitter first(intake, Event(1));
+  ASSERT_TRUE(gate.WaitEntered(1));
+  queue_.SetCommitLatency(std::chrono::microseconds(0));
+  Submitter a(intake, Event(2)), b(intake, Event(3));
+  ASSERT_TRUE(WaitFor([&] { return intake.Stats().waiting == 2; }, milliseconds(10000)));
+  gate.Release();
+  EXPECT_TRUE(first.Join());
+  ASSERT_TRUE(WaitFor([&] { return intake.Stats().gathers == 1; }, milliseconds(10000)));
+  intake.Shutdown();
+  EXPECT_EQ(intake.Stats().gather_timeouts, 0u);  // ended by the shutdown
+  EXPECT_EQ(a.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(b.Join().value(), ports::EnqueueOutcome::kQueued);
+  EXPECT_EQ(queue_.QueuedCount(), 3u);
+}
+
 // A queue that answers with the wrong number of outcomes: a bug reported as
 // an error, not as a silent acceptance.
 class ShortQueue final : public ports::EventQueue {
