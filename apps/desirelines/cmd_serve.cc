@@ -117,6 +117,39 @@ class Outputs {
   std::map<std::string, std::unique_ptr<adapters::files::FileYearOutput>> outputs_;
 };
 
+// The webhook's "do we hold tokens for this athlete?" check, answered from
+// memory for athletes seen with tokens in the last minute. The store lookup
+// waits for the store's lock, which a queue commit holds through its fsync:
+// asking it for every event made each webhook wait for the commit before
+// its own. Misses still ask the store (an athlete authorised a moment ago by
+// `desirelines auth` is found at once). A cached athlete deauthorised since
+// costs nothing: the inserter drops events of athletes without tokens.
+class AthleteTokenCache {
+ public:
+  AthleteTokenCache(ports::TokenStore& tokens, const ports::Clock& clock) : tokens_(tokens), clock_(clock) {}
+  Result<bool> Has(int64_t athlete_id) {
+    const auto now = clock_.Now();
+    {
+      std::lock_guard lock(mu_);
+      auto it = seen_.find(athlete_id);
+      if (it != seen_.end() && now - it->second < std::chrono::minutes(1)) return true;
+    }
+    auto t = tokens_.LoadToken(athlete_id);
+    if (!t) return std::unexpected(t.error());
+    if (!t->has_value()) return false;
+    std::lock_guard lock(mu_);
+    if (seen_.size() > 100'000) seen_.clear();  // bounded
+    seen_[athlete_id] = now;
+    return true;
+  }
+
+ private:
+  ports::TokenStore& tokens_;
+  const ports::Clock& clock_;
+  std::mutex mu_;
+  std::map<int64_t, ports::Clock::TimePoint> seen_;  // guarded by mu_
+};
+
 int RunServe(const ServeFlags& f, const CommonFlags& common) {
   app::ConfigMap extra = common.extra;
   CommonFlags flags = common;
@@ -201,16 +234,13 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
     if (pipeline) pipeline->Wake();
   };
   std::unique_ptr<app::Intake> intake;
+  AthleteTokenCache token_cache(store, *clock);
   if (dispatcher) intake = std::make_unique<app::Intake>(*queue, *clock, io);
   auto router = std::make_shared<http::Router>();
   http::webhook::WebhookContext wctx{
       http::webhook::WebhookOptions{config->webhook_path, config->verify_token, config->subscription_id, 16 * 1024},
       intake.get(),
-      [&store](int64_t owner) -> Result<bool> {
-        auto t = store.LoadToken(owner);
-        if (!t) return std::unexpected(t.error());
-        return t->has_value();
-      },
+      [&token_cache](int64_t owner) -> Result<bool> { return token_cache.Has(owner); },
       [&store] { return store.CheckWritable(); },
       [](std::string_view line) { Log(std::string(line)); }};
   if (dispatcher) {

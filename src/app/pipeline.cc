@@ -100,6 +100,7 @@ PipelineStats Pipeline::Stats() const {
 
 void Pipeline::InserterLoop(Inserter& inserter) {
   uint64_t seen = 0;
+  std::chrono::milliseconds idle = options_.idle_poll;
   while (!stop_) {
     {
       std::lock_guard lock(mu_);
@@ -111,8 +112,15 @@ void Pipeline::InserterLoop(Inserter& inserter) {
       Pause(options_.error_pause);
       continue;
     }
-    if (*claimed > 0) continue;  // more may be waiting (the inserter signalled its commits)
-    WaitForWork(seen, options_.idle_poll);
+    if (*claimed > 0) {
+      idle = std::chrono::milliseconds(2);  // more may be waiting (the inserter signalled its commits)
+      continue;
+    }
+    // After work, look again soon (a queue outside the store, e.g. Pub/Sub
+    // with ordering keys, hands out the next events a moment after the
+    // acks); backing off to idle_poll while it stays empty.
+    WaitForWork(seen, idle);
+    idle = std::min(idle * 2, options_.idle_poll);
   }
 }
 

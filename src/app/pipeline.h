@@ -4,7 +4,8 @@
 // Waiting: the injected clock gives every timestamp the queue and store see
 // (claims, leases, backoff, rate windows). Idle threads wait on a condition
 // variable in real time: an inserter looks at the queue again after
-// `idle_poll` or at once when Wake() is called (intake calls it after each
+// `idle_poll` (2 ms after a claim that found work, doubling while the queue
+// stays empty) or at once when Wake() is called (intake calls it after each
 // commit); the aggregator runs when an inserter applied something, at most
 // once per `aggregate_every` (so that bursts share one rewrite), and every
 // `idle_poll` anyway (years made dirty by another process, e.g. backfill).

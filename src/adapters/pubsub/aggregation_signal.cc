@@ -23,10 +23,11 @@ Status PubSubAggregationSignal::Publish(std::span<const core::WebhookEvent> appl
   std::vector<Message> messages;
   messages.reserve(applied.size());
   for (const auto& e : applied) {
-    const int64_t athlete = e.object_type == "athlete" ? e.object_id : e.owner_id;
+    // No ordering key: signals are wake-ups, their order does not matter,
+    // and a key would hold back a key's next signal until the previous is acked.
     messages.push_back(Message{.data = EncodeAggregationNote(e),
                                .attributes = {{"correlation_id", DedupKeyHash(e)}},
-                               .ordering_key = std::to_string(athlete)});
+                               .ordering_key = {}});
   }
   auto ids = client_.Publish(options_.topic, messages);
   if (!ids) return std::unexpected(ids.error());

@@ -3,8 +3,8 @@
 //
 //   Publish -> one message per applied event to the aggregates topic
 //              (default desirelines-aggregates): data = JSON
-//              {"athlete_id","object_id","aspect"}, ordering key = the
-//              athlete id, attribute correlation_id = DedupKeyHash(event)
+//              {"athlete_id","object_id","aspect"}, no ordering key
+//              (wake-ups need no order), attribute correlation_id = DedupKeyHash(event)
 //              (the value the dispatcher put on the event's message).
 //   Wait    -> pulls the aggregator subscription (default
 //              desirelines-aggregator) without blocking; when it is empty,

@@ -78,7 +78,7 @@ Status DeadLetters::Republish(const ReceivedMessage& m) {
   again.attributes["redriven_from"] = m.message_id;
   if (again.ordering_key.empty()) {
     // Dead letters published by the inserters carry no ordering key.
-    if (auto e = DecodeEvent(m.data)) again.ordering_key = std::to_string(e->owner_id);
+    if (auto e = DecodeEvent(m.data)) again.ordering_key = OrderingKey(*e);
   }
   auto ids = client_.Publish(options_.events_topic, {again});
   if (!ids) return std::unexpected(ids.error());

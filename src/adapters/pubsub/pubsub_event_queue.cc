@@ -118,6 +118,11 @@ std::string DedupKeyHash(const core::WebhookEvent& event) {
   return hex;
 }
 
+std::string OrderingKey(const core::WebhookEvent& event) {
+  if (event.object_type == "athlete") return std::to_string(event.object_id);
+  return std::to_string(event.owner_id) + ":" + std::to_string(event.object_id);
+}
+
 PubSubEventQueue::PubSubEventQueue(PubSubClient& client, const ports::Clock& clock, PubSubEventQueueOptions options)
     : client_(client), clock_(clock), options_(std::move(options)) {
   if (options_.dedup == nullptr) own_dedup_ = std::make_unique<InProcessDedupStore>();
@@ -147,7 +152,7 @@ Result<std::vector<ports::EnqueueOutcome>> PubSubEventQueue::EnqueueBatch(std::s
                                .attributes = {{"dedup_key", hash},
                                               {"correlation_id", hash},
                                               {"received_at", std::to_string(now_epoch_s)}},
-                               .ordering_key = std::to_string(events[i].owner_id)});
+                               .ordering_key = OrderingKey(events[i])});
     published_keys.push_back(std::move(keys[i]));
   }
   // A failed publish queued nothing of its chunk: the keys of that chunk and

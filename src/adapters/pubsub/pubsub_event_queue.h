@@ -7,7 +7,7 @@
 //                   retries, also those another dispatcher accepted, are
 //                   kDuplicate), then one Publish per 1,000: data = the event as JSON,
 //                   attributes {dedup_key, correlation_id, received_at},
-//                   ordering_key = the owner (athlete) id. Keys of events
+//                   ordering_key = OrderingKey(event) (per activity). Keys of events
 //                   whose publish failed are forgotten (Strava's retry must
 //                   pass), then the error is returned.
 //   Claim        -> Pull(return_immediately); each message gets a local seq
@@ -114,6 +114,12 @@ std::string EncodeEvent(const core::WebhookEvent& event);
 Result<core::WebhookEvent> DecodeEvent(const std::string& data);
 // SHA-256 (hex) of event.DedupKey(): short enough for an attribute.
 std::string DedupKeyHash(const core::WebhookEvent& event);
+// The ordering key: "<owner>:<object id>" for activity events (only the
+// events of one activity need their order: two fetches of it must not
+// cross), "<athlete>" for athlete events. A per-athlete key would let the
+// service hand out one athlete's events one batch at a time, serialising
+// the whole fleet on the most active athlete (measured: 37-72 events/s).
+std::string OrderingKey(const core::WebhookEvent& event);
 
 class PubSubEventQueue final : public ports::EventQueue {
  public:

@@ -201,7 +201,7 @@ TEST_F(PubSubEmulatorQueue, OrderingKeyIsTheOwnerAndDedupKeyIsAnAttribute) {
     got = *pulled;
   }
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].ordering_key, "4242");
+  EXPECT_EQ(got[0].ordering_key, "4242:400");  // per activity
   EXPECT_EQ(got[0].attributes["dedup_key"], DedupKeyHash(event));
   EXPECT_EQ(got[0].attributes["correlation_id"], DedupKeyHash(event));
 }
