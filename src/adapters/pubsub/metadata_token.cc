@@ -29,15 +29,7 @@ MetadataTokenSource::MetadataTokenSource(std::string host, std::function<int64_t
 }
 
 Result<std::string> MetadataTokenSource::Token() {
-  constexpr int64_t kMarginS = 60;  // refreshed early so a token never expires in flight
-  std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t now = now_epoch_s_();
-  if (cached_.token.empty() || now + kMarginS >= cached_.expires_at_epoch_s) {
-    auto fresh = Fetch(now);
-    if (!fresh) return std::unexpected(fresh.error());
-    cached_ = std::move(*fresh);
-  }
-  return cached_.token;
+  return cache_.Get(now_epoch_s_(), [this](int64_t now) { return Fetch(now); });
 }
 
 Result<AccessToken> MetadataTokenSource::Fetch(int64_t now_epoch_s) {

@@ -42,8 +42,7 @@ class MetadataTokenSource {
   const std::string host_;
   const std::function<int64_t()> now_epoch_s_;
   const int64_t timeout_ms_;
-  std::mutex mutex_;
-  AccessToken cached_;  // guarded by mutex_
+  CachedToken cache_;
 };
 
 }  // namespace dl::adapters::pubsub

@@ -159,17 +159,20 @@ ServiceAccountTokenSource::ServiceAccountTokenSource(ServiceAccountKey key, std:
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-Result<std::string> ServiceAccountTokenSource::Token() {
-  // Refresh a minute early so a token never expires in flight.
+Result<std::string> CachedToken::Get(int64_t now_epoch_s,
+                                     const std::function<Result<AccessToken>(int64_t)>& fetch) {
   constexpr int64_t kMarginS = 60;
   std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t now = now_epoch_s_();
-  if (cached_.token.empty() || now + kMarginS >= cached_.expires_at_epoch_s) {
-    auto fresh = Fetch(now);
+  if (cached_.token.empty() || now_epoch_s + kMarginS >= cached_.expires_at_epoch_s) {
+    auto fresh = fetch(now_epoch_s);
     if (!fresh) return std::unexpected(fresh.error());
     cached_ = std::move(*fresh);
   }
   return cached_.token;
+}
+
+Result<std::string> ServiceAccountTokenSource::Token() {
+  return cache_.Get(now_epoch_s_(), [this](int64_t now) { return Fetch(now); });
 }
 
 Result<AccessToken> ServiceAccountTokenSource::Fetch(int64_t now_epoch_s) {

@@ -53,6 +53,18 @@ struct AccessToken {
 // Parses {"access_token":..,"expires_in":..}; expiry is now + expires_in.
 Result<AccessToken> ParseTokenResponse(std::string_view json_text, int64_t now_epoch_s);
 
+// The cache both token sources share: a token is reused until 60 s before
+// its expiry (so it never expires in flight); concurrent callers share one
+// fetch. Thread-safe.
+class CachedToken {
+ public:
+  Result<std::string> Get(int64_t now_epoch_s, const std::function<Result<AccessToken>(int64_t)>& fetch);
+
+ private:
+  std::mutex mutex_;
+  AccessToken cached_;  // guarded by mutex_
+};
+
 // Fetches access tokens at key.token_uri (libcurl) and caches them until
 // 60 s before expiry. Thread-safe: concurrent callers share one fetch.
 // Use with PubSubClient as: .token_provider = [&source] { return source.Token(); }
@@ -71,8 +83,7 @@ class ServiceAccountTokenSource {
   const std::function<int64_t()> now_epoch_s_;
   const std::string scope_;
   const int64_t timeout_ms_;
-  std::mutex mutex_;
-  AccessToken cached_;  // guarded by mutex_
+  CachedToken cache_;
 };
 
 }  // namespace dl::adapters::pubsub
