@@ -237,7 +237,30 @@ Result<int> Inserter::RunOnce(const std::atomic<bool>* stop) {
     RenewLeases(rest);
     Work(groups[i]);
   }
+  FlushBatch();
   return n;
+}
+
+void Inserter::FlushBatch() {
+  if (!batch_signals_.empty()) {
+    if (Status s = ports_.signal->Publish(batch_signals_); !s) {
+      // The store marked the years dirty in the effects' transactions: the
+      // aggregators' idle poll finds them.
+      Count([](InserterStats& st) { ++st.signal_errors; });
+      Log("could not signal the aggregators about " + std::to_string(batch_signals_.size()) +
+          " applied events: " + s.error().message);
+    }
+    batch_signals_.clear();
+  }
+  if (!batch_acks_.empty()) {
+    // A failed ack redelivers events whose effects committed: harmless, the
+    // effects are idempotent.
+    if (Status s = ports_.queue.Ack(batch_acks_); !s) {
+      Count([](InserterStats& st) { ++st.store_errors; });
+      Log("could not acknowledge " + std::to_string(batch_acks_.size()) + " events: " + s.error().message);
+    }
+    batch_acks_.clear();
+  }
 }
 
 void Inserter::Work(Group& group) {
@@ -362,6 +385,10 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch
 
 void Inserter::Signal(const Group& group) {
   if (ports_.signal == nullptr) return;
+  if (!options_.store_acks_events) {
+    for (const auto& queued : group.events) batch_signals_.push_back(queued.event);
+    return;
+  }
   std::vector<core::WebhookEvent> applied;
   applied.reserve(group.events.size());
   for (const auto& queued : group.events) applied.push_back(queued.event);
@@ -428,13 +455,13 @@ void Inserter::WorkDeauthorization(Group& group) {
 void Inserter::Complete(Group& group, const std::function<Status(std::vector<int64_t> acks)>& effect) {
   std::vector<int64_t> seqs = group.Seqs();
   Status done;
-  if (!effect) {
-    done = ports_.queue.Ack(seqs);
-  } else if (options_.store_acks_events) {
-    done = effect(std::move(seqs));
+  if (options_.store_acks_events) {
+    done = effect ? effect(std::move(seqs)) : ports_.queue.Ack(seqs);
   } else {
-    done = effect({});
-    if (done) done = ports_.queue.Ack(seqs);  // a crash in between redelivers: the effect is idempotent
+    // External queue: acked with the rest of the batch by FlushBatch, after
+    // the batch's signals (a crash in between redelivers: effects are idempotent).
+    done = effect ? effect({}) : Status{};
+    if (done) batch_acks_.insert(batch_acks_.end(), seqs.begin(), seqs.end());
   }
   if (!done) return Fail(group, done.error());
   group.done = true;

@@ -10,7 +10,8 @@
 //                   forged or stale (events are unsigned) and changes nothing
 //      404       -> the activity is gone or hidden: archive it if stored
 //    The group's events complete in the same transaction as the effect when
-//    the queue lives in the store (store_acks_events), else right after it.
+//    the queue lives in the store (store_acks_events), else after it, with the
+//    rest of the claimed batch in one call (signals first, then the acks).
 //  - deauthorization (athlete, authorized=false): confirmed with one request
 //    that Strava now refuses the athlete's tokens (401), then the athlete's
 //    activities, aggregates and tokens are deleted (or only the tokens, with
@@ -224,6 +225,9 @@ class Inserter {
   // `fetch_start_s`: when the fetch began (the stamp and fence of its write).
   void Apply(Group& group, Result<core::Activity> fetched, int64_t fetch_start_s);
   void Signal(const Group& group);
+  // External queue: the batch's signals, then its acks, each in one call
+  // (one REST request per claimed batch instead of one per group).
+  void FlushBatch();
   // The group's events complete: alone (no effect), or with `effect` when the
   // store acks inside it. `effect` receives the acks to carry.
   void Complete(Group& group, const std::function<Status(std::vector<int64_t> acks)>& effect);
@@ -247,6 +251,8 @@ class Inserter {
   std::map<int64_t, std::unique_ptr<StravaSession>> sessions_;
   int64_t budget_free_at_ = 0;  // no fetch before this epoch second (the budget is spent)
   int64_t leased_at_ = 0;       // when the current batch's lease started
+  std::vector<core::WebhookEvent> batch_signals_;  // external queue: published by FlushBatch
+  std::vector<int64_t> batch_acks_;                // external queue: acked by FlushBatch, after the signals
 
   mutable std::mutex stats_mu_;
   InserterStats stats_;

@@ -655,6 +655,65 @@ TEST_F(InserterTest, CommittedEffectsAreSignalledToTheAggregators) {
   EXPECT_EQ(signal.objects, std::vector<int64_t>{110});
 }
 
+// An external queue (Pub/Sub): the batch's signals go out in one call, then
+// its acks in one call, after every effect committed (a REST request per
+// batch, not per event).
+TEST_F(InserterTest, ExternalQueueSignalsThenAcksTheWholeBatchInOneCallEach) {
+  std::vector<std::string> calls;
+  class RecordingQueue final : public ports::EventQueue {
+   public:
+    RecordingQueue(ports::EventQueue& inner, std::vector<std::string>& calls) : inner_(inner), calls_(calls) {}
+    Result<std::vector<ports::EnqueueOutcome>> EnqueueBatch(std::span<const core::WebhookEvent> e, int64_t now) override {
+      return inner_.EnqueueBatch(e, now);
+    }
+    Result<std::vector<ports::QueuedEvent>> Claim(int max, int64_t now, int64_t lease) override {
+      return inner_.Claim(max, now, lease);
+    }
+    Status Ack(std::span<const int64_t> seqs) override {
+      calls_.push_back("ack:" + std::to_string(seqs.size()));
+      return inner_.Ack(seqs);
+    }
+    Status Retry(int64_t seq, const std::string& error, int64_t at) override { return inner_.Retry(seq, error, at); }
+    Status DeadLetter(int64_t seq, const std::string& error, int64_t now) override {
+      return inner_.DeadLetter(seq, error, now);
+    }
+    Result<std::vector<ports::QueuedEvent>> ListEvents(bool failed, int limit) override {
+      return inner_.ListEvents(failed, limit);
+    }
+    Result<int64_t> Redrive(std::optional<int64_t> seq, int64_t now) override { return inner_.Redrive(seq, now); }
+    Result<int64_t> PendingCount() override { return inner_.PendingCount(); }
+
+   private:
+    ports::EventQueue& inner_;
+    std::vector<std::string>& calls_;
+  } queue(queue_, calls);
+  class RecordingSignal final : public AggregationSignal {
+   public:
+    explicit RecordingSignal(std::vector<std::string>& calls) : calls_(calls) {}
+    Status Publish(std::span<const core::WebhookEvent> applied) override {
+      calls_.push_back("publish:" + std::to_string(applied.size()));
+      return Ok();
+    }
+    Result<Received> Wait(std::chrono::milliseconds) override { return Received{}; }
+    Status Done(const Received&) override { return Ok(); }
+    Status Again(const Received&) override { return Ok(); }
+    void Interrupt() override {}
+
+   private:
+    std::vector<std::string>& calls_;
+  } signal(calls);
+  for (int64_t id : {120, 121, 122}) api_.UpsertActivity(MakeActivity(id, kAthlete, "2023-06-01T08:00:00Z"));
+  options_.store_acks_events = false;
+  Inserter ins(InserterPorts{queue, store_, store_, tokens_, budget_, api_, clock_, &signal}, locks_, options_);
+  // Three creates, and one event of an athlete without tokens (dropped, acked).
+  Enqueue({Event("create", 120, kNow), Event("create", 121, kNow), Event("create", 122, kNow),
+           Event("create", 123, kNow, /*owner=*/999)});
+  EXPECT_EQ(*ins.RunOnce(), 4);
+  EXPECT_EQ(calls, (std::vector<std::string>{"publish:3", "ack:4"}));
+  EXPECT_EQ(Pending(), 0);
+  for (int64_t id : {120, 121, 122}) EXPECT_TRUE(store_.GetActivity(kAthlete, id)->has_value()) << id;
+}
+
 // An AggregationSignal whose deliveries the test scripts; records Done/Again.
 class ScriptedSignal final : public AggregationSignal {
  public:
