@@ -39,9 +39,6 @@ bool IsStopping(const Error& e) {
   }
 }
 
-// How many fetched pages may wait for the writer (beyond the one it writes).
-constexpr size_t kWriteAhead = 2;
-
 struct PageProgress {
   double fraction = 0;  // how far the cursor got in the range (0..1)
   int64_t pages = 0, found = 0;
@@ -73,13 +70,17 @@ class PageWriter {
   PageWriter(const PageWriter&) = delete;
   PageWriter& operator=(const PageWriter&) = delete;
 
-  // Queues a page; blocks while kWriteAhead pages are waiting.
+  // Hands a page to the writer; returns once the writer has taken it (it
+  // is written while the caller fetches the next one). So at most two pages
+  // are in flight, the one being written and the one being fetched: a kill
+  // re-fetches at most those two (uncommitted) pages, never a completed one.
   Status Push(PageWork work) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return queue_.size() < kWriteAhead || error_; });
     if (error_) return std::unexpected(*error_);
     queue_.push_back(std::move(work));
     cv_.notify_all();
+    cv_.wait(lock, [&] { return queue_.empty() || error_; });
+    if (error_) return std::unexpected(*error_);
     return Ok();
   }
 

@@ -83,7 +83,6 @@ void Intake::WriterLoop() {
     const auto took = std::chrono::steady_clock::now() - start;
     lock.lock();
     last_commit_ = std::chrono::duration_cast<std::chrono::microseconds>(took);
-    round_ = batch.size() + waiting_.size();
   }
 }
 
@@ -154,6 +153,10 @@ void Intake::Commit(std::deque<Pending*>& batch) {
     ++stats_.batches;
     stats_.largest_batch = std::max(stats_.largest_batch, batch.size());
     (outcomes ? stats_.events_committed : stats_.events_failed) += batch.size();
+    // The round: this batch plus what arrived during its commit, counted
+    // before its submitters are woken (one of them may submit again at once
+    // and must not count twice).
+    round_ = batch.size() + waiting_.size();
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending* p = batch[i];
