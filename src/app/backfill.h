@@ -18,7 +18,7 @@
 // reconciliation still sees every activity listed before the interruption.
 //
 // Overlap: while the store writes page k on a writer thread, the calling
-// thread fetches and parses page k+1 (two pages in flight at most). Pages
+// thread fetches and parses page k+1 (three pages in flight at most). Pages
 // are written in order, so a checkpoint never runs ahead of an earlier
 // page's rows. Every call to the source and to the observer stays on the
 // calling thread; the writer thread only calls Store::UpsertActivities and
