@@ -133,42 +133,14 @@ Status InsertEvents(Connection& c, const std::vector<const core::WebhookEvent*>&
 
 }  // namespace
 
-Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s, int64_t retention_s) {
-  if (auto s = Done(c.Exec(kForgetKeys, {Param::Int8(now_epoch_s - retention_s)})); !s)
-    return std::unexpected(s.error());
-  std::vector<ports::EnqueueOutcome> out;
-  if (events.empty()) return out;
-  std::vector<std::string> keys;
-  for (const auto& e : events) keys.push_back(e.DedupKey());
-  // Inserted in sorted order, so that two intakes racing on the same keys
-  // wait for each other instead of deadlocking.
-  std::vector<std::string> sorted = keys;
-  std::sort(sorted.begin(), sorted.end());
-  ArrayBuilder key_array(oid::kText);
-  for (const auto& k : sorted) key_array.AddBytes(k);
-  auto fresh = c.Exec(kRememberKeys, {key_array.Finish(), Param::Int8(now_epoch_s)});
-  if (!fresh) return std::unexpected(fresh.error());
-  std::unordered_set<std::string> queue_keys;
-  for (int r = 0; r < fresh->size(); ++r) queue_keys.insert(fresh->Text(r, 0));
-  std::vector<const core::WebhookEvent*> queued;
-  for (size_t i = 0; i < events.size(); ++i) {
-    const bool first = queue_keys.erase(keys[i]) > 0;  // a repeat in the batch finds its key gone
-    out.push_back(first ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
-    if (first) queued.push_back(&events[i]);
-  }
-  if (!queued.empty()) {
-    if (auto s = InsertEvents(c, queued, now_epoch_s); !s) return std::unexpected(s.error());
-  }
-  return out;
-}
-
 Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
                                           int64_t retention_s) {
   if (auto s = Done(c.Exec(kForgetKeys, {Param::Int8(now_epoch_s - retention_s)})); !s)
     return std::unexpected(s.error());
   std::vector<bool> out;
   if (keys.empty()) return out;
+  // Inserted in sorted order, so that two writers racing on the same keys
+  // wait for each other instead of deadlocking.
   std::vector<std::string> sorted(keys.begin(), keys.end());
   std::sort(sorted.begin(), sorted.end());
   ArrayBuilder key_array(oid::kText);
@@ -178,6 +150,25 @@ Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::st
   std::unordered_set<std::string> new_keys;
   for (int r = 0; r < fresh->size(); ++r) new_keys.insert(fresh->Text(r, 0));
   for (const std::string& k : keys) out.push_back(new_keys.erase(k) > 0);  // a repeat finds its key gone
+  return out;
+}
+
+Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
+                                                         int64_t now_epoch_s, int64_t retention_s) {
+  std::vector<std::string> keys;
+  keys.reserve(events.size());
+  for (const auto& e : events) keys.push_back(e.DedupKey());
+  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, retention_s);
+  if (!fresh) return std::unexpected(fresh.error());
+  std::vector<ports::EnqueueOutcome> out;
+  std::vector<const core::WebhookEvent*> queued;
+  for (size_t i = 0; i < events.size(); ++i) {
+    out.push_back((*fresh)[i] ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
+    if ((*fresh)[i]) queued.push_back(&events[i]);
+  }
+  if (!queued.empty()) {
+    if (auto s = InsertEvents(c, queued, now_epoch_s); !s) return std::unexpected(s.error());
+  }
   return out;
 }
 

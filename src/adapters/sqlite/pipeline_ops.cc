@@ -145,28 +145,52 @@ Status RunWithId(Connection& c, const char* sql, int64_t id) {
 
 }  // namespace
 
-Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s, int64_t retention_s) {
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                          int64_t retention_s) {
   {
     auto forget = c.Prepare(kForgetKeys);
     if (!forget) return std::unexpected(forget.error());
     forget->Bind(1, now_epoch_s - retention_s);
     DL_SQLITE_TRY(forget->Run());
   }
-  std::vector<ports::EnqueueOutcome> out;
-  out.reserve(events.size());
-  for (const core::WebhookEvent& e : events) {
-    const std::string key = e.DedupKey();
+  std::vector<bool> fresh;
+  fresh.reserve(keys.size());
+  for (const std::string& key : keys) {
     auto remember = c.Prepare(kRememberKey);
     if (!remember) return std::unexpected(remember.error());
     remember->Bind(1, key);
     remember->Bind(2, now_epoch_s);
     DL_SQLITE_TRY(remember->Run());
-    if (c.Changes() == 0) {
+    fresh.push_back(c.Changes() > 0);
+  }
+  return fresh;
+}
+
+Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
+  for (const std::string& key : keys) {
+    auto q = c.Prepare("DELETE FROM received_events WHERE dedup_key = ?1");
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, key);
+    DL_SQLITE_TRY(q->Run());
+  }
+  return Ok();
+}
+
+Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
+                                                         int64_t now_epoch_s, int64_t retention_s) {
+  std::vector<std::string> keys;
+  keys.reserve(events.size());
+  for (const core::WebhookEvent& e : events) keys.push_back(e.DedupKey());
+  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, retention_s);
+  if (!fresh) return std::unexpected(fresh.error());
+  std::vector<ports::EnqueueOutcome> out;
+  out.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!(*fresh)[i]) {
       out.push_back(ports::EnqueueOutcome::kDuplicate);
       continue;
     }
-    DL_SQLITE_TRY(InsertEvent(c, e, now_epoch_s));
+    DL_SQLITE_TRY(InsertEvent(c, events[i], now_epoch_s));
     out.push_back(ports::EnqueueOutcome::kQueued);
   }
   return out;

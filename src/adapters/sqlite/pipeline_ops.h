@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/result.h"
@@ -24,6 +25,12 @@ class Connection;
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
                                                          int64_t now_epoch_s, int64_t retention_s);
 // Oldest available first, leased until now + lease_s, attempts + 1.
+// ports::DedupStore on received_events (EnqueueEvents records its keys the
+// same way): prunes keys older than now - retention_s, then records each key;
+// element i is true when keys[i] was new (a repeat within the call is false).
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                          int64_t retention_s);
+Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys);
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s);
 // Completes events (unknown or already completed seqs are skipped): used by
 // Ack and, inside the effect's transaction, by every mutation's ack_events.

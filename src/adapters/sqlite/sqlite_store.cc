@@ -5,7 +5,6 @@
 
 #include "adapters/sqlite/activity_ops.h"
 #include "adapters/sqlite/connection.h"
-#include "adapters/sqlite/dedup_ops.h"
 #include "adapters/sqlite/pipeline_ops.h"
 #include "adapters/sqlite/raw_codec.h"
 #include "adapters/sqlite/schema.h"
@@ -588,7 +587,7 @@ Result<std::vector<bool>> SqliteStore::RecordDedupKeys(std::span<const std::stri
   std::vector<bool> out;
   // FULL, as EnqueueBatch: the webhook's 200 follows this commit.
   DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
-    auto fresh = RecordKeys(*connection_, keys, now_epoch_s, dedup_retention_s_);
+    auto fresh = sqlite::RecordDedupKeys(*connection_, keys, now_epoch_s, dedup_retention_s_);
     if (!fresh) return std::unexpected(fresh.error());
     out = std::move(*fresh);
     return Ok();
@@ -597,7 +596,7 @@ Result<std::vector<bool>> SqliteStore::RecordDedupKeys(std::span<const std::stri
 }
 
 Status SqliteStore::ForgetDedupKeys(std::span<const std::string> keys) {
-  return InTransaction(false, [&]() -> Status { return ForgetKeys(*connection_, keys); });
+  return InTransaction(false, [&]() -> Status { return sqlite::ForgetDedupKeys(*connection_, keys); });
 }
 
 // ---- PipelineStore ----
