@@ -6,7 +6,8 @@
 //   store 1st + rebuild        the same, then RebuildYear per (athlete, year)
 //   store 1st deferred+rebuild with defer_daily, then RebuildYear per
 //                              (athlete, year): what backfill does now
-//   store upsert, zstd first   the same with compress_raw_json
+//   store upsert, text first   the same with the raw JSON kept as text
+//                              (SqliteOptions::compact_raw_json off)
 //   store re-run, new run      every row unchanged, stamped with a new run id
 //   store re-run, same run     every row unchanged, nothing to stamp
 //   store upsert, all changed  every row's data changed
@@ -36,6 +37,7 @@
 
 #include "adapters/sqlite/activity_columns.h"
 #include "adapters/sqlite/connection.h"
+#include "adapters/sqlite/raw_codec.h"
 #include "adapters/sqlite/sqlite_store.h"
 #include "core/sports.h"
 #include "core/time.h"
@@ -128,7 +130,7 @@ Activity MakeActivity(std::mt19937_64& rng, int64_t athlete_id, int64_t id, int6
       "\"location_state\":null,\"location_country\":\"United States\",\"achievement_count\":0,"
       "\"kudos_count\":" +
       std::to_string(a.kudos_count) + ",\"comment_count\":0,\"athlete_count\":1,\"photo_count\":0,\"map\":{\"id\":\"" +
-      *a.map_id + "\",\"summary_polyline\":\"" + *a.map_summary_polyline +
+      *a.map_id + "\",\"summary_polyline\":\"" + sq::EscapeJsonString(*a.map_summary_polyline) +
       "\",\"resource_state\":2},\"trainer\":false,\"commute\":false,\"manual\":false,\"private\":false,"
       "\"visibility\":\"everyone\",\"flagged\":false,\"gear_id\":\"b1234567\",\"start_latlng\":[40.71,-74.0],"
       "\"end_latlng\":[40.72,-74.01],\"average_speed\":" +
@@ -244,9 +246,9 @@ StorePass Upsert(sq::SqliteStore& store, const std::vector<Activity>& rows, int6
   return pass;
 }
 
-std::unique_ptr<sq::SqliteStore> OpenStore(const std::string& path, bool compress) {
+std::unique_ptr<sq::SqliteStore> OpenStore(const std::string& path, bool text) {
   sq::SqliteOptions options;
-  options.compress_raw_json = compress;
+  options.compact_raw_json = !text;
   auto store = sq::SqliteStore::Open(path, dl::core::SportCategories::Default(), options);
   if (!store) Die(store.error().message);
   return std::move(*store);
@@ -336,14 +338,14 @@ int main(int argc, char** argv) {
   Print("store upsert, all changed", rows, updated.seconds, std::to_string(updated.summary.updated) + " updated");
   store.reset();
 
-  auto zstd = OpenStore(dir + "/store_zstd.db", true);
-  auto zfirst = Upsert(*zstd, activities, 1);
-  Print("store upsert, zstd first", rows, zfirst.seconds, std::to_string(zfirst.summary.inserted) + " inserted");
-  zstd.reset();
+  auto text = OpenStore(dir + "/store_text.db", true);
+  auto tfirst = Upsert(*text, activities, 1);
+  Print("store upsert, text first", rows, tfirst.seconds, std::to_string(tfirst.summary.inserted) + " inserted");
+  text.reset();
 
-  std::printf("\nfile sizes: store %.1f MB, store_zstd %.1f MB, naive 16 KiB %.1f MB\n",
+  std::printf("\nfile sizes: store %.1f MB (compact raw JSON), store_text %.1f MB, naive 16 KiB %.1f MB\n",
               static_cast<double>(std::filesystem::file_size(dir + "/store.db")) / 1e6,
-              static_cast<double>(std::filesystem::file_size(dir + "/store_zstd.db")) / 1e6,
+              static_cast<double>(std::filesystem::file_size(dir + "/store_text.db")) / 1e6,
               static_cast<double>(std::filesystem::file_size(dir + "/naive16k.db")) / 1e6);
   if (own_dir) std::filesystem::remove_all(dir);
   return 0;

@@ -103,7 +103,9 @@ Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Fail(ErrorCode::kIo, "cannot create " + parent.string() + ": " + ec.message());
-  auto store = adapters::sqlite::SqliteStore::Open(path, categories);
+  adapters::sqlite::SqliteOptions options;
+  options.compact_raw_json = config.raw_json != "text";
+  auto store = adapters::sqlite::SqliteStore::Open(path, categories, options);
   if (!store) return std::unexpected(store.error());
   return std::unique_ptr<ports::Store>(std::move(*store));
 }

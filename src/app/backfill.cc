@@ -7,6 +7,7 @@
 #include <set>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -48,36 +49,51 @@ struct PageProgress {
 // year order, the range checkpoint riding on the last write.
 struct PageWork {
   std::map<int, std::vector<core::Activity>> by_year;
+  // The store's work for each year's batch done ahead, on the fetching thread.
+  std::map<int, std::unique_ptr<ports::PreparedUpsert>> prepared;
   std::string key, checkpoint;
   int64_t now_epoch_s = 0, fence_epoch_s = 0, run_id = 0;
   PageProgress progress;
+  // Years whose listing is complete with this page: reconciled and their
+  // aggregates written after it, while the next pages are fetched.
+  std::vector<int> finalize;
 };
 
 struct PageDone {
   std::map<int, ports::UpsertSummary> by_year;
+  std::map<int, int64_t> removed;  // finalized years: activities archived
   double fraction = 0;
   int64_t pages = 0, found = 0;
+  double finalize_s = 0;
 };
 
+// Reconciles one year whose listing is complete and writes its aggregates:
+// the number of activities archived.
+using FinalizeYear = std::function<Result<int64_t>(int year, const PageWork& work)>;
+
 // Writes pages in the order pushed, on a thread of its own, so that the
-// caller fetches and parses the next page meanwhile. It only calls the
-// store (thread-safe by the port's contract). After a failure it writes
-// nothing more and Push/Close return the error.
+// caller fetches and parses the next page meanwhile; after a page, it
+// finalizes the years the page completed (FinalizeYear: the store and the
+// output, used by no other thread during the run). After a failure it
+// writes nothing more and Push/Close return the error.
 class PageWriter {
  public:
-  explicit PageWriter(ports::Store& store) : store_(store), thread_([this] { Loop(); }) {}
+  PageWriter(ports::Store& store, FinalizeYear finalize)
+      : store_(store), finalize_(std::move(finalize)), thread_([this] { Loop(); }) {}
   ~PageWriter() { (void)Close(); }
   PageWriter(const PageWriter&) = delete;
   PageWriter& operator=(const PageWriter&) = delete;
 
-  // Queues a page once the previous one was taken by the writer (one page
-  // of write-ahead: measured as fast as two, 2026-11-29, and a plain hand-off
-  // was 20-25 % slower). So at most three pages are in flight, the one being
-  // written, the one waiting and the one being fetched: a kill re-fetches at
-  // most those three (uncommitted) pages, never a completed one.
+  // Queues a page while fewer than kQueued wait (write-ahead: one page was
+  // as fast as two, 2026-11-29, and a plain hand-off 20-25 % slower; two
+  // keep the fetching going while the writer finalizes a year). So at most
+  // four pages are in flight, the one being written, two waiting and the one
+  // being fetched: a kill re-fetches at most those (uncommitted) pages, never
+  // a completed one.
+  static constexpr size_t kQueued = 2;
   Status Push(PageWork work) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return queue_.empty() || error_; });
+    cv_.wait(lock, [&] { return queue_.size() < kQueued || error_; });
     if (error_) return std::unexpected(*error_);
     queue_.push_back(std::move(work));
     cv_.notify_all();
@@ -116,7 +132,7 @@ class PageWriter {
       cv_.notify_all();  // room for the next page
       lock.unlock();
       auto t0 = std::chrono::steady_clock::now();
-      PageDone done{{}, work.progress.fraction, work.progress.pages, work.progress.found};
+      PageDone done{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found};
       Status written = Write(work, done);
       lock.lock();
       busy_s_ += SecondsSince(t0);
@@ -131,6 +147,18 @@ class PageWriter {
   }
 
   Status Write(const PageWork& work, PageDone& done) {
+    if (auto s = WritePage(work, done); !s) return s;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int year : work.finalize) {
+      auto removed = finalize_(year, work);
+      if (!removed) return std::unexpected(removed.error());
+      done.removed[year] = *removed;
+    }
+    done.finalize_s = SecondsSince(t0);
+    return Ok();
+  }
+
+  Status WritePage(const PageWork& work, PageDone& done) {
     if (work.by_year.empty()) return store_.SaveCheckpoint(work.key, work.checkpoint);
     size_t i = 0;
     for (const auto& [year, acts] : work.by_year) {
@@ -138,8 +166,9 @@ class PageWriter {
       uo.now_epoch_s = work.now_epoch_s;
       uo.fence_epoch_s = work.fence_epoch_s;
       uo.seen_by_run = work.run_id;
-      uo.defer_daily = true;  // the range's years are rebuilt when it completes
+      uo.defer_daily = true;  // each year is rebuilt once its listing is complete
       if (++i == work.by_year.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
+      if (auto it = work.prepared.find(year); it != work.prepared.end()) uo.prepared = it->second.get();
       auto summary = store_.UpsertActivities(acts, uo);
       if (!summary) return std::unexpected(summary.error());
       done.by_year[year] = *summary;
@@ -148,6 +177,7 @@ class PageWriter {
   }
 
   ports::Store& store_;
+  FinalizeYear finalize_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<PageWork> queue_;   // guarded by mu_
@@ -299,16 +329,10 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
   const int64_t now = EpochOf(clock_);
   range.effective_end = std::min(range.range_before, std::max(now, range.range_after + 1));
   if (auto s = FetchRange(options, range, report); !s) return s;
-
-  auto aggregate_start = std::chrono::steady_clock::now();
-  if (!options.dry_run) {
-    for (int y = first_year; y <= last_year; ++y) {
-      if (auto s = Reconcile(y, cp.run_id, cp.fence_epoch_s, YearOf(report, y)); !s) return s;
-      if (auto s = WriteAggregates(options, y); !s) return s;
-    }
+  // Every year was reconciled and written by the page writer as the listing
+  // passed it (FetchRange); the range is complete.
+  if (!options.dry_run)
     if (auto s = store_->DeleteCheckpoint(range.key); !s) return s;
-  }
-  report.aggregate_s += SecondsSince(aggregate_start);
   auto& first = YearOf(report, first_year);
   first.requests += source_.RequestsSent() - requests_before;
   first.duration_s += SecondsSince(t0);
@@ -345,7 +369,18 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
 Status Backfill::FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report) {
   RangeCheckpoint& cp = range.cp;
   std::optional<PageWriter> writer;
-  if (!options.dry_run) writer.emplace(*store_);
+  if (!options.dry_run) {
+    writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<int64_t> {
+      auto removed = Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s);
+      if (!removed) return removed;
+      if (auto s = WriteAggregates(options, year); !s) return std::unexpected(s.error());
+      return *removed;
+    });
+  }
+  // Years before next_final are queued for finalizing (on resume, those the
+  // listing passed before the interruption are finalized again: harmless).
+  int next_final = range.first_year;
+  double finalize_s = 0;
   // Written pages, in order: their counts and the progress they stand for.
   auto drain = [&](std::vector<PageDone> pages) {
     for (auto& page : pages) {
@@ -356,6 +391,8 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
         yr.unchanged += summary.unchanged;
         yr.fenced += summary.fenced;
       }
+      for (const auto& [year, removed] : page.removed) YearOf(report, year).removed += removed;
+      finalize_s += page.finalize_s;
       observer_.OnPage(range.first_year, range.last_year, page.fraction, page.pages, page.found);
     }
   };
@@ -399,9 +436,15 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
     double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range.range_after) / span : 1.0;
     work.progress = PageProgress{std::clamp(done ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found};
     if (!writer) {
-      drain({PageDone{{}, work.progress.fraction, work.progress.pages, work.progress.found}});
+      drain({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found}});
       continue;
     }
+    for (const auto& [year, acts] : work.by_year) work.prepared[year] = store_->PrepareUpsert(acts);
+    // Listed oldest first: once the cursor passes a year's widened UTC end,
+    // nothing of that local year can come later.
+    while (next_final <= range.last_year &&
+           (done || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
+      work.finalize.push_back(next_final++);
     work.key = range.key;
     work.checkpoint = cp.Encode();
     work.now_epoch_s = EpochOf(clock_);
@@ -417,27 +460,25 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
     // The pages already fetched are written even when the fetching stopped:
     // their checkpoint lets a re-run continue after them.
     Status closed = writer->Close();
-    report.store_s += writer->busy_s();
     drain(writer->TakeDone());
+    report.store_s += writer->busy_s() - finalize_s;
+    report.aggregate_s += finalize_s;
     if (!closed) return closed;  // a store failure outranks a fetch stop
   }
   return status;
 }
 
-Status Backfill::Reconcile(int year, int64_t run_id, int64_t fence, YearReport& yr) {
+Result<int64_t> Backfill::Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s) {
   auto unseen = store_->UnseenInLocalYear(athlete_id_, year, run_id);
   if (!unseen) return std::unexpected(unseen.error());
-  if (unseen->empty()) return Ok();
+  if (unseen->empty()) return 0;
   ports::ArchiveRequest req;
   req.athlete_id = athlete_id_;
   req.ids = *unseen;
   req.reason = "not listed by Strava in backfill run " + std::to_string(run_id);
-  req.now_epoch_s = EpochOf(clock_);
+  req.now_epoch_s = now_epoch_s;
   req.fence_epoch_s = fence;
-  auto archived = store_->ArchiveActivities(req);
-  if (!archived) return std::unexpected(archived.error());
-  yr.removed += *archived;
-  return Ok();
+  return store_->ArchiveActivities(req);
 }
 
 Status Backfill::WriteAggregates(const BackfillOptions& options, int year) {

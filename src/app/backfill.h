@@ -18,17 +18,20 @@
 // reconciliation still sees every activity listed before the interruption.
 //
 // Overlap: while the store writes page k on a writer thread, the calling
-// thread fetches and parses page k+1 (three pages in flight at most). Pages
-// are written in order, so a checkpoint never runs ahead of an earlier
-// page's rows. Every call to the source and to the observer stays on the
-// calling thread; the writer thread only calls Store::UpsertActivities and
-// SaveCheckpoint. A stop (fault, rate limit) lets the writer finish the
+// thread fetches and parses page k+1 and has the store prepare it
+// (Store::PrepareUpsert: the raw JSON encoded off the writer thread); four
+// pages in flight at most. Pages are written in order, so a checkpoint never
+// runs ahead of an earlier page's rows. Every call to the source and to the
+// observer stays on the calling thread; the writer thread calls the store
+// and the output. A stop (fault, rate limit) lets the writer finish the
 // pages already fetched before Run returns.
 //
 // Aggregates: pages are upserted with UpsertOptions::defer_daily (the store
 // may leave the touched years' daily totals to a rebuild, marking them in
-// the same transaction); every year of a completed range is rebuilt
-// (RebuildYear) before its files are written.
+// the same transaction). As soon as the listing passes a year's widened UTC
+// end (results come oldest first, so nothing of that local year can follow),
+// the writer reconciles the year, rebuilds it (RebuildYear) and writes its
+// files after the page, while the next pages are fetched.
 #pragma once
 
 #include <cstdint>
@@ -122,7 +125,8 @@ class Backfill {
   // latest start_date seen (the next cursor).
   Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,
                     BackfillReport& report);
-  Status Reconcile(int year, int64_t run_id, int64_t fence, YearReport& yr);
+  // Archives what run `run_id` did not list in the local year: how many.
+  Result<int64_t> Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s);
   Status WriteAggregates(const BackfillOptions& options, int year);
   YearReport& YearOf(BackfillReport& report, int year);
 

@@ -18,6 +18,7 @@ const std::vector<std::pair<std::string, std::string>> kEnvKeys = {
     {"DESIRELINES_DATA_DIR", "data_dir"},
     {"DESIRELINES_STORE", "store"},
     {"DESIRELINES_SPORTS_FILE", "sports_file"},
+    {"DESIRELINES_RAW_JSON", "store.raw_json"},
     {"DESIRELINES_LISTEN", "serve.listen"},
     {"DESIRELINES_WEBHOOK_PATH", "serve.webhook_path"},
     {"DESIRELINES_WRITE_TOKEN", "api.write_token"},
@@ -148,6 +149,7 @@ Result<Config> ResolveConfig(const ConfigMap& file, const ConfigMap& env, const 
   get("data_dir", c.data_dir);
   get("store", c.store);
   get("sports_file", c.sports_file);
+  get("store.raw_json", c.raw_json);
   get("serve.listen", c.listen);
   get("serve.webhook_path", c.webhook_path);
   get("api.write_token", c.write_token);
@@ -169,6 +171,9 @@ Result<Config> ResolveConfig(const ConfigMap& file, const ConfigMap& env, const 
     // A claimed event's lease is renewed at half its length, so one Strava
     // request (bounded by the timeout) must fit in half of it.
     return Fail(ErrorCode::kInvalidArgument, "pipeline.lease_s must be more than twice strava.timeout_s");
+  }
+  if (c.raw_json != "compact" && c.raw_json != "text") {
+    return Fail(ErrorCode::kInvalidArgument, "store.raw_json must be 'compact' or 'text'");
   }
   if (c.on_deauthorize != "delete" && c.on_deauthorize != "keep") {
     return Fail(ErrorCode::kInvalidArgument, "pipeline.on_deauthorize must be 'delete' or 'keep'");

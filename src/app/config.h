@@ -23,6 +23,9 @@ struct Config {
   std::string data_dir = "./desirelines-data";
   std::string store;           // "sqlite:PATH" (default DATA_DIR/desirelines.db) or "postgresql://..."
   std::string sports_file;     // override of the shipped sport categories
+  // SQLite: how new rows keep the raw JSON: "compact" (polyline kept once,
+  // the rest zstd-compressed) or "text" (as received, readable with SQL).
+  std::string raw_json = "compact";
   std::string verify_token;    // secret: webhook subscription validation
   int64_t subscription_id = 0;
   std::string listen = "127.0.0.1:8080";

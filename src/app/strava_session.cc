@@ -189,15 +189,26 @@ Status StravaSession::Backoff(const Error& error, int attempt) {
 // ---- the rate budget ----
 
 Status StravaSession::AcquireBudget(bool is_read) {
+  if (is_read && TakeReservedRead()) return Ok();
   for (;;) {
     int64_t now = NowS();
     core::BudgetDecision decision;
-    auto state = budget_.UpdateRateBudget(
-        [&](core::RateBudgetState& s) { decision = core::Reserve(s, options_.windows, now, is_read); });
+    int64_t ahead = 0;
+    auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
+      if (unmerged_) core::Observe(s, options_.windows, now, *unmerged_);
+      decision = core::Reserve(s, options_.windows, now, is_read);
+      ahead = decision.verdict == core::BudgetVerdict::kGranted && is_read ? ReserveAhead(s, now) : 0;
+    });
     if (!state)
       return std::unexpected(WithAdvice(state.error(), " (while reserving the Strava rate budget)"));
+    unmerged_.reset();
     last_budget_ = *state;
-    if (decision.verdict == core::BudgetVerdict::kGranted) return Ok();
+    if (decision.verdict == core::BudgetVerdict::kGranted) {
+      reserved_reads_ = ahead;
+      reserved_window_ = state->window_start_epoch_s;
+      reserved_day_ = state->day_start_epoch_s;
+      return Ok();
+    }
     bool daily = decision.verdict == core::BudgetVerdict::kWaitDay;
     if (daily && !options_.wait_for_daily)
       return Fail(ErrorCode::kDailyRateLimited,
@@ -209,6 +220,57 @@ Status StravaSession::AcquireBudget(bool is_read) {
         WaitUntil(daily ? WaitReason::kDaily : WaitReason::kWindow, WindowFreesAt(decision.retry_at_epoch_s));
     if (!w) return w;
   }
+}
+
+namespace {
+
+// What the buckets a read counts in have left: the least of the four.
+int64_t ReadHeadroom(const core::RateBudgetState& s) {
+  return std::min({s.limit_15min - s.used_15min, s.limit_daily - s.used_daily,
+                   s.read_limit_15min - s.read_used_15min, s.read_limit_daily - s.read_used_daily});
+}
+
+}  // namespace
+
+bool StravaSession::TakeReservedRead() {
+  if (reserved_reads_ <= 0) return false;
+  const int64_t now = NowS();
+  if (options_.windows.WindowStart(now) != reserved_window_ || options_.windows.DayStart(now) != reserved_day_) {
+    reserved_reads_ = 0;  // they counted in a window that is over
+    return false;
+  }
+  --reserved_reads_;
+  return true;
+}
+
+int64_t StravaSession::ReserveAhead(core::RateBudgetState& s, int64_t now) {
+  int64_t n = 0;
+  // Near the end of a bucket, one at a time: what is left stays shared.
+  while (n + 1 < options_.reserve_ahead && ReadHeadroom(s) >= 2 * options_.reserve_ahead &&
+         core::Reserve(s, options_.windows, now, true).verdict == core::BudgetVerdict::kGranted)
+    ++n;
+  return n;
+}
+
+Status StravaSession::Settle() {
+  if (reserved_reads_ <= 0 && !unmerged_) return Ok();
+  const int64_t now = NowS();
+  auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
+    core::RollWindows(s, options_.windows, now);
+    if (reserved_reads_ > 0 && s.window_start_epoch_s == reserved_window_ && s.day_start_epoch_s == reserved_day_) {
+      s.used_15min = std::max<int64_t>(0, s.used_15min - reserved_reads_);
+      s.used_daily = std::max<int64_t>(0, s.used_daily - reserved_reads_);
+      s.read_used_15min = std::max<int64_t>(0, s.read_used_15min - reserved_reads_);
+      s.read_used_daily = std::max<int64_t>(0, s.read_used_daily - reserved_reads_);
+    }
+    // Never below what Strava last said it counted.
+    if (last_observed_) core::Observe(s, options_.windows, now, *last_observed_);
+  });
+  if (!state) return std::unexpected(state.error());
+  reserved_reads_ = 0;
+  unmerged_.reset();
+  last_budget_ = *state;
+  return Ok();
 }
 
 ports::Clock::TimePoint StravaSession::WindowFreesAt(int64_t retry_at_epoch_s) const {
@@ -223,18 +285,35 @@ void StravaSession::RecordAnswer(const std::optional<ports::RateLimitHeaders>& r
                           rate->usage_daily,      rate->has_read,         rate->read_limit_15min,
                           rate->read_limit_daily, rate->read_usage_15min, rate->read_usage_daily};
     int64_t now = NowS();
-    auto state = budget_.UpdateRateBudget(
-        [&](core::RateBudgetState& s) { core::Observe(s, options_.windows, now, u); });
-    if (state) last_budget_ = *state;  // a failed merge only loses precision: the reservation stands
+    last_observed_ = u;
+    if (options_.reserve_ahead > 1) {
+      // Merged with the next reservation; reads reserved ahead that Strava's
+      // own count could not cover any more are dropped.
+      unmerged_ = u;
+      core::Observe(last_budget_, options_.windows, now, u);
+      int64_t left = std::min(u.limit_15min - u.usage_15min, u.limit_daily - u.usage_daily);
+      if (u.has_read) left = std::min({left, u.read_limit_15min - u.read_usage_15min, u.read_limit_daily - u.read_usage_daily});
+      reserved_reads_ = std::clamp<int64_t>(left, 0, reserved_reads_);
+    } else {
+      auto state = budget_.UpdateRateBudget(
+          [&](core::RateBudgetState& s) { core::Observe(s, options_.windows, now, u); });
+      if (state) last_budget_ = *state;  // a failed merge only loses precision: the reservation stands
+    }
   }
   observer_->OnRequest(last_budget_, requests_sent_);
 }
 
 void StravaSession::MarkExhausted(bool daily) {
+  reserved_reads_ = 0;  // Strava refused: nothing reserved here can be sent now
   int64_t now = NowS();
-  auto state = budget_.UpdateRateBudget(
-      [&](core::RateBudgetState& s) { core::MarkExhausted(s, options_.windows, now, daily); });
-  if (state) last_budget_ = *state;
+  auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
+    if (unmerged_) core::Observe(s, options_.windows, now, *unmerged_);
+    core::MarkExhausted(s, options_.windows, now, daily);
+  });
+  if (state) {
+    unmerged_.reset();
+    last_budget_ = *state;
+  }
 }
 
 Status StravaSession::WaitUntil(WaitReason reason, TimePoint until) {

@@ -85,6 +85,14 @@ struct SessionOptions {
   int64_t refresh_margin_s = 300;  // refresh when the token expires sooner than this
   std::string seed_refresh_token;  // used only when the store has no token (secret)
   int64_t athlete_id = 0;          // 0 = the only athlete in the store
+  // Bulk readers (backfill): reserve up to this many reads in the shared
+  // budget with one store update, while the buckets have at least twice that
+  // left, and merge the answers' headers into the store with the next
+  // reservation instead of one update each. The reads stay counted before
+  // they are sent (never more than the budget allows); a header showing less
+  // left on Strava's side drops reservations it could not cover. Settle()
+  // gives back what is unused. 0 or 1 = one update per request and per answer.
+  int reserve_ahead = 0;
 };
 
 class StravaSession {
@@ -113,6 +121,11 @@ class StravaSession {
 
   // The shared budget now (windows rolled to the clock).
   core::RateBudgetState Budget();
+  // With reserve_ahead: gives the reads reserved and not used back to the
+  // shared budget and stores the last answer's headers. Call when done (an
+  // unsettled session only keeps its reservations counted until the window
+  // ends: never more requests than allowed).
+  Status Settle();
   // /api/v3 requests this session has sent, 429s and failures included.
   int64_t RequestsSent() const { return requests_sent_; }
 
@@ -135,6 +148,10 @@ class StravaSession {
   Result<T> CallOAuth(const std::function<ports::ApiResponse<T>()>& call);
 
   Status AcquireBudget(bool is_read);
+  // A read reserved ahead, still in its window and day: taken.
+  bool TakeReservedRead();
+  // With reserve_ahead: reserves more reads in `s` while plenty is left.
+  int64_t ReserveAhead(core::RateBudgetState& s, int64_t now);
   void RecordAnswer(const std::optional<ports::RateLimitHeaders>& rate);
   void MarkExhausted(bool daily);
   Status Backoff(const Error& error, int attempt);
@@ -159,6 +176,11 @@ class StravaSession {
   std::mt19937_64 rng_;
   int64_t requests_sent_ = 0;
   core::RateBudgetState last_budget_;
+  // reserve_ahead: reads reserved and not yet sent, with the window and day
+  // they count in; the headers not yet merged into the store, and the last.
+  int64_t reserved_reads_ = 0;
+  int64_t reserved_window_ = 0, reserved_day_ = 0;
+  std::optional<core::ObservedUsage> unmerged_, last_observed_;
 };
 
 }  // namespace dl::app

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +24,13 @@
 #include "ports/event_queue.h"
 
 namespace dl::ports {
+
+// Work a store did ahead of one UpsertActivities call (see
+// ActivityStore::PrepareUpsert). Opaque to callers.
+class PreparedUpsert {
+ public:
+  virtual ~PreparedUpsert() = default;
+};
 
 struct UpsertOptions {
   int64_t now_epoch_s = 0;
@@ -47,6 +55,9 @@ struct UpsertOptions {
   // years first, so what the port returns always equals a full rebuild. A
   // store may ignore this and recompute at once (PostgreSQL does).
   bool defer_daily = false;
+  // From PrepareUpsert for exactly these activities (same order, unchanged
+  // since): the store uses it instead of redoing that work. nullptr = none.
+  const PreparedUpsert* prepared = nullptr;
 };
 
 struct UpsertSummary {
@@ -70,6 +81,15 @@ class ActivityStore {
   // are recomputed in the same transaction.
   virtual Result<UpsertSummary> UpsertActivities(std::span<const core::Activity> activities,
                                                  const UpsertOptions& options) = 0;
+  // Optional work for a later UpsertActivities of `activities`, done on the
+  // calling thread, outside any transaction and lock (the SQLite store
+  // encodes the raw JSON and hashes the rows), so that a pipelined caller
+  // prepares one batch while the previous one is written. Thread-safe.
+  // nullptr = nothing to prepare (the default).
+  virtual std::unique_ptr<PreparedUpsert> PrepareUpsert(std::span<const core::Activity> activities) const {
+    (void)activities;
+    return nullptr;
+  }
   virtual Result<std::optional<core::Activity>> GetActivity(int64_t athlete_id, int64_t id) = 0;
   // All activities whose local date is in `year`, ordered by start_date.
   virtual Result<std::vector<core::Activity>> ActivitiesInLocalYear(int64_t athlete_id, int year) = 0;

@@ -280,6 +280,41 @@ TEST_F(BackfillTest, AStoppedRunResumesWithoutFetchingACompletedPageTwice) {
   EXPECT_EQ(output_.written.at({2024, "cycling"}), (650 * 1000 + 649 * 650 / 2) * 1000);
 }
 
+// A year is finalized (reconciled, rebuilt, its files written) as soon as the
+// listing passes it, not at the end of the range: a run stopped in a later
+// year has already finished the earlier ones, and leaves the later ones alone.
+TEST_F(BackfillTest, AYearIsFinalizedOnceTheListingPassesItEvenIfTheRunStopsLater) {
+  for (auto& a : RidesOf(2023, 300, 1)) source_.Put(a);
+  for (auto& a : RidesOf(2024, 500, 1001)) source_.Put(a);
+  ASSERT_TRUE(Run({2023, 2024}).has_value());
+  output_.written.clear();
+  source_.Remove(7);     // 2023, deleted on Strava since
+  source_.Remove(1007);  // 2024, deleted on Strava since
+  // Pages: 200 of 2023, then 99 of 2023 + 101 of 2024 (its cursor is past
+  // 2023's widened end, 1 January 2024 12:00 UTC). This run's third call fails.
+  source_.before_call = [n = 0](int) mutable -> Status {
+    if (++n == 3) return Fail(ErrorCode::kDailyRateLimited, "daily limit");
+    return Ok();
+  };
+  auto r = Run({2023, 2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_TRUE(r->stopped.has_value());
+  EXPECT_FALSE(StoredIds(2023).contains(7)) << "2023 was reconciled when the listing passed it";
+  EXPECT_EQ(r->years.at(0).removed, 1);
+  EXPECT_TRUE(output_.written.contains({2023, "cycling"}));
+  EXPECT_TRUE(StoredIds(2024).contains(1007)) << "2024's listing is incomplete: nothing archived";
+  EXPECT_FALSE(output_.written.contains({2024, "cycling"}));
+
+  source_.before_call = nullptr;
+  auto resumed = Run({2023, 2024});
+  ASSERT_TRUE(resumed.has_value()) << resumed.error().message;
+  EXPECT_TRUE(resumed->resumed);
+  EXPECT_FALSE(StoredIds(2024).contains(1007));
+  EXPECT_EQ(StoredIds(2023).size(), 299u);
+  EXPECT_EQ(StoredIds(2024).size(), 499u);
+  EXPECT_TRUE(output_.written.contains({2024, "cycling"}));
+}
+
 TEST_F(BackfillTest, ReRunsAreUnchangedAndDeletionsOnStravaAreArchived) {
   for (auto& a : RidesOf(2024, 30, 1)) source_.Put(a);
   for (auto& a : RidesOf(2023, 5, 501)) source_.Put(a);

@@ -40,6 +40,9 @@ TEST(ConfigTest, RejectsUnknownFileKeysAndBadValues) {
   EXPECT_FALSE(ResolveConfig({}, {{"rate.window_scale", "0.5"}}, {}).has_value());
   EXPECT_FALSE(ResolveConfig({}, {{"serve.webhook_path", "hook"}}, {}).has_value());
   EXPECT_FALSE(ResolveConfig({}, {{"pipeline.on_deauthorize", "maybe"}}, {}).has_value());
+  EXPECT_FALSE(ResolveConfig({}, {{"store.raw_json", "zip"}}, {}).has_value());
+  EXPECT_EQ(ResolveConfig({}, {}, {}).value().raw_json, "compact");
+  EXPECT_EQ(ResolveConfig({}, {{"store.raw_json", "text"}}, {}).value().raw_json, "text");
 }
 
 TEST(ConfigTest, StoreUrlErrorsNeverEchoAPassword) {

@@ -458,6 +458,83 @@ TEST_F(SessionTest, Endless429sGiveUpAfterTheBound) {
   EXPECT_EQ(clock_.NowEpochS(), kNextWindow + 2 * 900) << "one window apart, never hammering";
 }
 
+// ---- reserving reads ahead (bulk readers) ----
+
+SessionOptions Ahead(SessionOptions o, int n) {
+  o.reserve_ahead = n;
+  return o;
+}
+
+TEST_F(SessionTest, ReadsReservedAheadAreCountedFirstAndCostOneStoreUpdatePerBlock) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.state().read_used_15min, 10) << "the block is counted before any of it is sent";
+  EXPECT_EQ(budget_.state().used_daily, 10);
+  const int updates = budget_.updates();
+  for (int i = 0; i < 9; ++i) ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.updates(), updates) << "the other nine reads used the block";
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.updates(), updates + 1);
+  EXPECT_EQ(budget_.state().read_used_15min, 20);
+  EXPECT_EQ(s.RequestsSent(), 11);
+}
+
+TEST_F(SessionTest, SettleGivesUnusedReservationsBackAndMergesTheLastHeaders) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  ASSERT_EQ(budget_.state().read_used_15min, 10);
+  ASSERT_TRUE(s.Settle());
+  EXPECT_EQ(budget_.state().read_used_15min, 3);
+  EXPECT_EQ(budget_.state().used_15min, 3);
+
+  // Strava counted more than we did (another client): its count stands.
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 40, 400, 100, 1000, 30, 300, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  ASSERT_TRUE(s.Settle());
+  EXPECT_EQ(budget_.state().read_used_15min, 30);
+  EXPECT_EQ(budget_.state().used_daily, 400);
+}
+
+TEST_F(SessionTest, NearTheEndOfABucketReadsAreReservedOneAtATime) {
+  FreshToken();
+  SpendWindow(85, 85);  // 15 reads left of 100: less than twice the block
+  StravaSession& s = Make(Ahead(Options(), 10));
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.state().read_used_15min, 86);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.state().read_used_15min, 87);
+}
+
+TEST_F(SessionTest, ReservationsStravasCountCannotCoverAreDropped) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  // Strava says 2 reads are left in this window (other clients used the rest).
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 10, 10, 100, 1000, 98, 98, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  const int updates = budget_.updates();
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 12, 12, 100, 1000, 100, 100, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.updates(), updates) << "two reads were still covered";
+  EXPECT_TRUE(clock_.Sleeps().empty());
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(clock_.NowEpochS(), kNextWindow) << "the fourth read went to the store, saw the bucket spent and waited";
+}
+
+TEST_F(SessionTest, ReservationsEndWithTheirWindow) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  clock_.SetEpochS(kNextWindow + 5);
+  const int updates = budget_.updates();
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.updates(), updates + 1) << "a reservation of the last window is not used in this one";
+  EXPECT_EQ(budget_.state().read_used_15min, 10);
+  EXPECT_EQ(budget_.state().read_used_daily, 20);
+}
+
 TEST_F(SessionTest, TwoSessionsShareOneBudget) {
   FreshToken();
   core::RateBudgetState s;

@@ -161,8 +161,9 @@ struct RowMeta {
 };
 
 // Inserts (row_id 0) or rewrites the row and its raw JSON.
+// `prepared`: the row's raw JSON encoded ahead (PrepareRows), or nullptr.
 Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const RowMeta& meta,
-                const ports::UpsertOptions& options, int64_t row_id) {
+                const ports::UpsertOptions& options, int64_t row_id, const PreparedRows::Row* prepared) {
   auto q = c.Prepare(row_id == 0 ? Sql().insert.c_str() : Sql().update.c_str());
   if (!q) return std::unexpected(q.error());
   int i = 1;
@@ -189,7 +190,8 @@ Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const Row
   DL_SQLITE_TRY(q->Run());
   const int64_t raw_row = row_id != 0 ? row_id : c.LastInsertRowId();
 
-  const EncodedRaw raw = codec.Encode(a.raw_json);
+  const EncodedRaw raw =
+      prepared ? EncodedRaw{prepared->codec, prepared->bytes} : codec.Encode(a.raw_json, a.map_summary_polyline);
   auto r = c.Prepare(row_id == 0 ? kInsertRaw : kUpdateRaw);
   if (!r) return std::unexpected(r.error());
   r->Bind(1, raw_row);
@@ -268,7 +270,7 @@ Result<Prior> LoadPrior(Connection& c, const Activity& a, int64_t fence_epoch_s)
 // One activity: decides from the stored hash and stamps, then writes.
 Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
                           const Activity& a, const Prior& prior, const ports::UpsertOptions& options,
-                          std::set<std::string>& days) {
+                          const PreparedRows::Row* prepared, std::set<std::string>& days) {
   const std::optional<RowState>* state = &prior.state;
   const std::optional<int64_t> run = options.seen_by_run != 0 ? std::optional(options.seen_by_run) : std::nullopt;
   const bool stamp_run = run && (!*state || (*state)->seen_by_run != run);
@@ -279,7 +281,7 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
   // Removed (e.g. a confirmed delete webhook) after this run started: the
   // caller's copy is older than that removal.
   if (!*state && prior.archived_since_fence) return Outcome::kFenced;
-  RowMeta meta{categories.Categorize(a), std::nullopt, ContentHash(a)};
+  RowMeta meta{categories.Categorize(a), std::nullopt, prepared ? prepared->hash : ContentHash(a)};
   if (auto date = a.LocalDate()) meta.local_date = core::FormatDate(*date);
   if (*state && (*state)->hash == meta.hash) {
     // Same data; a category that differs means the categories changed since
@@ -293,7 +295,7 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
     if (recategorise && meta.local_date) days.insert(*meta.local_date);
     return Outcome::kUnchanged;
   }
-  DL_SQLITE_TRY(WriteRow(c, codec, a, meta, options, *state ? (*state)->row_id : 0));
+  DL_SQLITE_TRY(WriteRow(c, codec, a, meta, options, *state ? (*state)->row_id : 0, prepared));
   if (*state && (*state)->local_date) days.insert(*(*state)->local_date);
   if (meta.local_date) days.insert(*meta.local_date);
   return *state ? Outcome::kUpdated : Outcome::kInserted;
@@ -377,7 +379,7 @@ Result<core::Activity> ReadFullRow(const Query& q, RawJsonCodec& codec) {
   int column = 0;
   for (const auto& c : ActivityColumns()) c.read(q, column++, a);
   if (!q.IsNull(column + 1)) {
-    auto raw = codec.Decode(static_cast<RawCodec>(q.Int64(column)), q.View(column + 1));
+    auto raw = codec.Decode(static_cast<RawCodec>(q.Int64(column)), q.View(column + 1), a.map_summary_polyline);
     if (!raw) return std::unexpected(raw.error());
     a.raw_json = std::move(*raw);
   }
@@ -385,6 +387,16 @@ Result<core::Activity> ReadFullRow(const Query& q, RawJsonCodec& codec) {
 }
 
 }  // namespace
+
+std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, std::span<const core::Activity> activities) {
+  auto out = std::make_unique<PreparedRows>();
+  out->rows.reserve(activities.size());
+  for (const Activity& a : activities) {
+    const EncodedRaw raw = codec.Encode(a.raw_json, a.map_summary_polyline);
+    out->rows.push_back({a.id, a.raw_json.size(), ContentHash(a), raw.codec, std::string(raw.bytes)});
+  }
+  return out;
+}
 
 std::string FirstDay(int year) {
   return core::FormatDate(core::Date{std::chrono::year{year}, std::chrono::January, std::chrono::day{1}});
@@ -401,6 +413,8 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
   // A batch of distinct ids of one athlete (a backfill page) is looked up at
   // once; otherwise row by row, so that a repeated id sees the earlier write.
   std::vector<Prior> priors;
+  const auto* prepared = dynamic_cast<const PreparedRows*>(options.prepared);
+  if (prepared && prepared->rows.size() != activities.size()) prepared = nullptr;
   const bool batched = activities.size() > 1 && OneAthleteDistinctIds(activities);
   if (batched) {
     auto loaded = LoadPriors(c, activities, options.fence_epoch_s);
@@ -415,7 +429,9 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
       priors.assign(1, std::move(*prior));
     }
     const Prior& prior = batched ? priors[i] : priors.front();
-    auto outcome = UpsertOne(c, codec, categories, a, prior, options, touched[a.athlete_id]);
+    const PreparedRows::Row* row = prepared ? &prepared->rows[i] : nullptr;
+    if (row && (row->id != a.id || row->raw_size != a.raw_json.size())) row = nullptr;
+    auto outcome = UpsertOne(c, codec, categories, a, prior, options, row, touched[a.athlete_id]);
     if (!outcome) return std::unexpected(outcome.error());
     switch (*outcome) {
       case Outcome::kInserted:

@@ -13,12 +13,29 @@
 #include "core/activity.h"
 #include "core/aggregates.h"
 #include "core/sports.h"
+#include "adapters/sqlite/raw_codec.h"
 #include "ports/store.h"
 
 namespace dl::adapters::sqlite {
 
 class Connection;
-class RawJsonCodec;
+
+// What SqliteStore::PrepareUpsert computes ahead, per activity, in the
+// batch's order: the content hash and the raw JSON as it will be stored.
+class PreparedRows final : public ports::PreparedUpsert {
+ public:
+  struct Row {
+    int64_t id = 0;
+    size_t raw_size = 0;  // with id: a cheap check that the row is the one prepared
+    int64_t hash = 0;
+    RawCodec codec = RawCodec::kPlain;
+    std::string bytes;
+  };
+  std::vector<Row> rows;
+};
+
+// Hashes and encodes `activities` with `codec` (the calling thread's own).
+std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, std::span<const core::Activity> activities);
 
 // Local dates ('YYYY-MM-DD') whose daily totals must be recomputed, per athlete.
 using TouchedDays = std::map<int64_t, std::set<std::string>>;

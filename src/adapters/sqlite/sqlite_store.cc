@@ -123,10 +123,13 @@ Result<int64_t> BumpCounter(Connection& c, const char* name) {
 }  // namespace
 
 SqliteStore::SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
-                         std::unique_ptr<RawJsonCodec> codec, int64_t dedup_retention_s)
+                         std::unique_ptr<RawJsonCodec> codec, bool compact_raw_json, int zstd_level,
+                         int64_t dedup_retention_s)
     : categories_(std::move(categories)),
       connection_(std::move(connection)),
       codec_(std::move(codec)),
+      compact_raw_json_(compact_raw_json),
+      zstd_level_(zstd_level),
       dedup_retention_s_(dedup_retention_s) {}
 
 Status SqliteStore::InTransaction(bool full, const std::function<Status()>& work) {
@@ -157,9 +160,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   connection_options.busy_timeout_ms = options.busy_timeout_ms;
   auto connection = Connection::Open(path, connection_options);
   if (!connection) return std::unexpected(connection.error());
-  auto codec = std::make_unique<RawJsonCodec>(options.compress_raw_json, options.zstd_level);
+  auto codec = std::make_unique<RawJsonCodec>(options.compact_raw_json, options.zstd_level);
   std::unique_ptr<SqliteStore> store(
-      new SqliteStore(categories, std::move(*connection), std::move(codec), options.dedup_retention_s));
+      new SqliteStore(categories, std::move(*connection), std::move(codec), options.compact_raw_json,
+                      options.zstd_level, options.dedup_retention_s));
   DL_SQLITE_TRY(store->Migrate());
   if (options.background_checkpoint && path != ":memory:" && !path.starts_with("file:")) {
     auto checkpointer = BackgroundCheckpointer::Start(path, connection_options);
@@ -190,6 +194,18 @@ Status SqliteStore::CheckWritable() {
 }
 
 // ---- ActivityStore ----
+
+std::unique_ptr<ports::PreparedUpsert> SqliteStore::PrepareUpsert(std::span<const core::Activity> activities) const {
+  // One codec per preparing thread (zstd contexts are not thread-safe), made
+  // again only if this thread prepares for a store with other settings.
+  thread_local std::unique_ptr<RawJsonCodec> codec;
+  thread_local std::pair<bool, int> settings;
+  if (!codec || settings != std::pair(compact_raw_json_, zstd_level_)) {
+    settings = {compact_raw_json_, zstd_level_};
+    codec = std::make_unique<RawJsonCodec>(compact_raw_json_, zstd_level_);
+  }
+  return PrepareRows(*codec, activities);
+}
 
 Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core::Activity> activities,
                                                            const ports::UpsertOptions& options) {

@@ -27,8 +27,8 @@
 //   checkpoint in the commit as the fallback past 4,000 frames.
 //
 // Raw JSON
-// - Kept byte for byte in its own table (activity_raw), optionally compressed
-//   with zstd (SqliteOptions::compress_raw_json). Re-upserting an unchanged
+// - Kept byte for byte in its own table (activity_raw), compact by default
+//   (SqliteOptions::compact_raw_json, raw_codec.h). Re-upserting an unchanged
 //   activity compares a content hash and writes nothing but the run stamp;
 //   the raw payload is only rewritten when the data changed.
 //
@@ -78,12 +78,14 @@ class RawJsonCodec;
 
 struct SqliteOptions {
   int busy_timeout_ms = 10000;
-  // zstd-compress the raw JSON. Measured (bench/store_ingest_bench, level -1,
-  // 1.8 KB Strava JSON whose polyline compresses poorly): file 0.81x the
-  // size, first-insert throughput 0.8x. Off by default. Rows keep the codec
+  // How new rows keep their raw JSON (see raw_codec.h): compact (default:
+  // the polyline kept once, in its typed column, the rest zstd-compressed
+  // with a built-in dictionary; about 220 of 1,974 bytes on strava-sim's
+  // activities) or text (the JSON as received, readable with SQL's json
+  // functions). Both give the JSON back byte for byte; rows keep the codec
   // they were written with, so the setting can change at any time.
-  bool compress_raw_json = false;
-  int zstd_level = -1;
+  bool compact_raw_json = true;
+  int zstd_level = -1;  // measured: 0.6x level 1's time for 1.15x its bytes
   // How long the keys of received webhook events are kept for dedup
   // (Strava retries an event within minutes to hours).
   int64_t dedup_retention_s = 7 * 86400;
@@ -113,6 +115,8 @@ class SqliteStore final : public ports::Store {
   // ActivityStore
   Result<ports::UpsertSummary> UpsertActivities(std::span<const core::Activity> activities,
                                                 const ports::UpsertOptions& options) override;
+  // Encodes the raw JSON and hashes the rows on the calling thread.
+  std::unique_ptr<ports::PreparedUpsert> PrepareUpsert(std::span<const core::Activity> activities) const override;
   Result<std::optional<core::Activity>> GetActivity(int64_t athlete_id, int64_t id) override;
   Result<std::vector<core::Activity>> ActivitiesInLocalYear(int64_t athlete_id, int year) override;
   Result<std::vector<int64_t>> UnseenInLocalYear(int64_t athlete_id, int year, int64_t run_id) override;
@@ -179,7 +183,7 @@ class SqliteStore final : public ports::Store {
 
  private:
   SqliteStore(core::SportCategories categories, std::unique_ptr<Connection> connection,
-              std::unique_ptr<RawJsonCodec> codec, int64_t dedup_retention_s);
+              std::unique_ptr<RawJsonCodec> codec, bool compact_raw_json, int zstd_level, int64_t dedup_retention_s);
   // Rebuilds the athlete's stale years (UpsertOptions::defer_daily), or only
   // `only_year` when it is stale, in one transaction, so that the aggregates
   // read next equal a full rebuild. Caller holds mu_.
@@ -191,6 +195,8 @@ class SqliteStore final : public ports::Store {
   const core::SportCategories categories_;
   std::unique_ptr<Connection> connection_;  // guarded by mu_
   std::unique_ptr<RawJsonCodec> codec_;     // guarded by mu_
+  const bool compact_raw_json_;             // codec_'s settings, for PrepareUpsert's codecs
+  const int zstd_level_;
   const int64_t dedup_retention_s_;
   // Declared after connection_: detached and stopped before it closes.
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;

@@ -188,13 +188,22 @@ TEST(DeferredDailyTest, BackgroundCheckpointerFillsTheDatabaseFileWhileOpen) {
   const std::string path = NewPath();
   auto store = SqliteStore::Open(path, core::SportCategories::Default()).value();
   const auto empty_size = std::filesystem::file_size(path);
-  std::string big(3000, 'x');
+  // Incompressible padding: the store compresses raw JSON.
+  uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  auto noise = [&seed] {
+    std::string s(3000, ' ');
+    for (char& c : s) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      c = static_cast<char>('a' + (seed >> 33) % 26);
+    }
+    return s;
+  };
   for (int page = 0; page < 20; ++page) {
     std::vector<Activity> v;
     for (int i = 0; i < 100; ++i) {
       const int64_t id = page * 100 + i + 1;
       v.push_back(Make(1, id, "2024-02-0" + std::to_string(1 + i % 9) + "T10:00:00Z", "Ride", 10.0 * static_cast<double>(id)));
-      v.back().raw_json = "{\"id\":" + std::to_string(id) + ",\"pad\":\"" + big + "\"}";
+      v.back().raw_json = "{\"id\":" + std::to_string(id) + ",\"pad\":\"" + noise() + "\"}";
     }
     ports::UpsertOptions o;
     o.defer_daily = true;

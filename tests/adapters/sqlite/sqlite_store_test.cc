@@ -1,4 +1,5 @@
 #include "adapters/sqlite/sqlite_store.h"
+#include "adapters/sqlite/raw_codec.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -50,9 +51,9 @@ std::unique_ptr<ports::Store> MakeSqliteStore() {
   return std::move(*store);
 }
 
-std::unique_ptr<ports::Store> MakeCompressedSqliteStore() {
+std::unique_ptr<ports::Store> MakeTextSqliteStore() {
   SqliteOptions options;
-  options.compress_raw_json = true;
+  options.compact_raw_json = false;
   auto store = SqliteStore::Open(NewPath(), core::SportCategories::Default(), options);
   if (!store) {
     ADD_FAILURE() << store.error().message;
@@ -63,7 +64,7 @@ std::unique_ptr<ports::Store> MakeCompressedSqliteStore() {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
                          ::testing::Values(contract::StoreContractParam{"sqlite", MakeSqliteStore},
-                                           contract::StoreContractParam{"sqlite_zstd", MakeCompressedSqliteStore}),
+                                           contract::StoreContractParam{"sqlite_text", MakeTextSqliteStore}),
                          contract::StoreContractName);
 
 std::unique_ptr<SqliteStore> OpenOrDie(const std::string& path,
@@ -271,7 +272,17 @@ TEST(SqliteStoreTest, ArchiveKeepsTheFullRowWithReasonAndTime) {
   RawDb raw(path);
   EXPECT_EQ(raw.Column("SELECT reason || '|' || deleted_at || '|' || name || '|' || gear_id FROM deleted_activities"),
             std::vector<std::string>{"delete webhook confirmed|1234|" + a.name + "|b12345"});
-  EXPECT_EQ(raw.Column("SELECT CAST(raw_json AS TEXT) FROM deleted_activities"), std::vector<std::string>{a.raw_json});
+  // The raw JSON as stored (compact: codec 3, its polyline in the archived
+  // row's typed column) gives back the JSON received.
+  const auto codec = raw.Column("SELECT raw_codec FROM deleted_activities");
+  const auto hex = raw.Column("SELECT hex(raw_json) FROM deleted_activities");
+  const auto polyline = raw.Column("SELECT map_summary_polyline FROM deleted_activities");
+  ASSERT_EQ(codec, std::vector<std::string>{"3"});
+  ASSERT_EQ(hex.size(), 1u);
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex[0].size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(hex[0].substr(i, 2), nullptr, 16)));
+  RawJsonCodec decoder(true, 1);
+  EXPECT_EQ(decoder.Decode(RawCodec::kCompact, bytes, polyline.at(0)).value(), a.raw_json);
   EXPECT_EQ(raw.Column("SELECT count(*) FROM activity_raw"), std::vector<std::string>{"0"});
 }
 
@@ -297,19 +308,20 @@ TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
             std::vector<std::string>{"0"});
 }
 
-TEST(SqliteStoreTest, CompressedAndPlainRawJsonCoexist) {
+TEST(SqliteStoreTest, TextAndCompactRawJsonCoexist) {
   const std::string path = NewPath();
   auto a = MakeActivity(1, 1, "2024-01-01T10:00:00Z");
   auto b = MakeActivity(1, 2, "2024-01-02T10:00:00Z");
   {
-    auto plain = OpenOrDie(path);
+    SqliteOptions text;
+    text.compact_raw_json = false;
+    auto plain = OpenOrDie(path, core::SportCategories::Default(), text);
     ASSERT_TRUE(plain->UpsertActivities(std::vector{a}, Now(1)).has_value());
   }
-  SqliteOptions zstd;
-  zstd.compress_raw_json = true;
-  auto compressed = OpenOrDie(path, core::SportCategories::Default(), zstd);
+  auto compressed = OpenOrDie(path);  // compact by default
   ASSERT_TRUE(compressed->UpsertActivities(std::vector{b}, Now(2)).has_value());
-  EXPECT_EQ(RawDb(path).Column("SELECT codec FROM activity_raw ORDER BY row_id"), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(RawDb(path).Column("SELECT codec FROM activity_raw ORDER BY row_id"), (std::vector<std::string>{"0", "3"}));
+  EXPECT_EQ(RawDb(path).Column("SELECT raw FROM activity_raw WHERE codec = 0"), std::vector<std::string>{a.raw_json});
   EXPECT_EQ(compressed->GetActivity(1, 1).value(), a);
   EXPECT_EQ(compressed->GetActivity(1, 2).value(), b);
 }
