@@ -6,6 +6,7 @@
 #include <cstring>
 #include <optional>
 
+#include "adapters/activity_column_list.h"
 #include "adapters/postgres/connection.h"
 
 namespace dl::adapters::postgres {
@@ -143,62 +144,11 @@ constexpr ActivityColumn Coord(const char* name) {
   return {name, "double precision", oid::kFloat8, &AppendCoord<M, kLat>, &ReadCoord<M, kLat>, &HashCoord<M, kLat>};
 }
 
-constexpr ActivityColumn kColumns[] = {
-    Col<&Activity::id>("id"),
-    Col<&Activity::athlete_id>("athlete_id"),
-    Col<&Activity::name>("name"),
-    Col<&Activity::distance_m>("distance_m"),
-    Col<&Activity::moving_time_s>("moving_time_s"),
-    Col<&Activity::elapsed_time_s>("elapsed_time_s"),
-    Col<&Activity::total_elevation_gain_m>("total_elevation_gain_m"),
-    Col<&Activity::elev_high_m>("elev_high_m"),
-    Col<&Activity::elev_low_m>("elev_low_m"),
-    Col<&Activity::type>("type"),
-    Col<&Activity::sport_type>("sport_type"),
-    Col<&Activity::workout_type>("workout_type"),
-    Col<&Activity::start_date>("start_date"),
-    Col<&Activity::start_date_local>("start_date_local"),
-    Col<&Activity::timezone>("timezone"),
-    Col<&Activity::utc_offset_s>("utc_offset_s"),
-    Coord<&Activity::start_latlng, true>("start_lat"),
-    Coord<&Activity::start_latlng, false>("start_lng"),
-    Coord<&Activity::end_latlng, true>("end_lat"),
-    Coord<&Activity::end_latlng, false>("end_lng"),
-    Col<&Activity::map_id>("map_id"),
-    Col<&Activity::map_summary_polyline>("map_summary_polyline"),
-    Col<&Activity::trainer>("trainer"),
-    Col<&Activity::commute>("commute"),
-    Col<&Activity::manual>("manual"),
-    Col<&Activity::is_private>("is_private"),
-    Col<&Activity::flagged>("flagged"),
-    Col<&Activity::visibility>("visibility"),
-    Col<&Activity::average_speed_mps>("average_speed_mps"),
-    Col<&Activity::max_speed_mps>("max_speed_mps"),
-    Col<&Activity::average_cadence>("average_cadence"),
-    Col<&Activity::average_watts>("average_watts"),
-    Col<&Activity::weighted_average_watts>("weighted_average_watts"),
-    Col<&Activity::max_watts>("max_watts"),
-    Col<&Activity::kilojoules>("kilojoules"),
-    Col<&Activity::device_watts>("device_watts"),
-    Col<&Activity::has_heartrate>("has_heartrate"),
-    Col<&Activity::average_heartrate>("average_heartrate"),
-    Col<&Activity::max_heartrate>("max_heartrate"),
-    Col<&Activity::average_temp_c>("average_temp_c"),
-    Col<&Activity::suffer_score>("suffer_score"),
-    Col<&Activity::gear_id>("gear_id"),
-    Col<&Activity::device_name>("device_name"),
-    Col<&Activity::external_id>("external_id"),
-    Col<&Activity::upload_id>("upload_id"),
-    Col<&Activity::achievement_count>("achievement_count"),
-    Col<&Activity::kudos_count>("kudos_count"),
-    Col<&Activity::comment_count>("comment_count"),
-    Col<&Activity::athlete_count>("athlete_count"),
-    Col<&Activity::photo_count>("photo_count"),
-    Col<&Activity::total_photo_count>("total_photo_count"),
-    Col<&Activity::pr_count>("pr_count"),
-    Col<&Activity::description>("description"),
-    Col<&Activity::calories>("calories"),
-};
+#define DL_COL(member, name) Col<&Activity::member>(name),
+#define DL_COORD(member, is_lat, name) Coord<&Activity::member, is_lat>(name),
+constexpr ActivityColumn kColumns[] = {DL_ACTIVITY_COLUMNS(DL_COL, DL_COORD)};
+#undef DL_COL
+#undef DL_COORD
 
 struct Extra {
   const char* name;
