@@ -190,8 +190,10 @@ Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const Row
   DL_SQLITE_TRY(q->Run());
   const int64_t raw_row = row_id != 0 ? row_id : c.LastInsertRowId();
 
-  const EncodedRaw raw =
-      prepared ? EncodedRaw{prepared->codec, prepared->bytes} : codec.Encode(a.raw_json, a.map_summary_polyline);
+  // A prepared text row carries no bytes (the JSON itself is stored).
+  const EncodedRaw raw = prepared && prepared->codec != RawCodec::kPlain
+                             ? EncodedRaw{prepared->codec, prepared->bytes}
+                             : codec.Encode(a.raw_json, a.map_summary_polyline);
   auto r = c.Prepare(row_id == 0 ? kInsertRaw : kUpdateRaw);
   if (!r) return std::unexpected(r.error());
   r->Bind(1, raw_row);
@@ -393,7 +395,8 @@ std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, std::span<const c
   out->rows.reserve(activities.size());
   for (const Activity& a : activities) {
     const EncodedRaw raw = codec.Encode(a.raw_json, a.map_summary_polyline);
-    out->rows.push_back({a.id, a.raw_json.size(), ContentHash(a), raw.codec, std::string(raw.bytes)});
+    std::string bytes = raw.codec == RawCodec::kPlain ? std::string() : std::string(raw.bytes);
+    out->rows.push_back({a.id, a.raw_json.size(), ContentHash(a), raw.codec, std::move(bytes)});
   }
   return out;
 }

@@ -29,7 +29,7 @@ class PreparedRows final : public ports::PreparedUpsert {
     size_t raw_size = 0;  // with id: a cheap check that the row is the one prepared
     int64_t hash = 0;
     RawCodec codec = RawCodec::kPlain;
-    std::string bytes;
+    std::string bytes;  // empty for kPlain: the activity's raw_json is stored as it is
   };
   std::vector<Row> rows;
 };

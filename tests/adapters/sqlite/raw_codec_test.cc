@@ -143,5 +143,40 @@ TEST(RawCodecTest, TheStoreKeepsCompactRowsAndGivesThemBackExactly) {
   std::filesystem::remove_all(dir);
 }
 
+// PrepareUpsert's work (done on another thread) gives the same rows as the
+// store's own, in both formats; a row changed after it was prepared is
+// encoded again rather than stored from the stale preparation.
+TEST(RawCodecTest, PreparedUpsertsStoreTheSameRowsAndIgnoreAStalePreparation) {
+  std::string dir = (std::filesystem::temp_directory_path() / "dl_raw_prepared_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  for (bool compact : {true, false}) {
+    SqliteOptions options;
+    options.compact_raw_json = compact;
+    auto store = SqliteStore::Open(dir + (compact ? "/compact.db" : "/text.db"), core::SportCategories::Default(), options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    std::vector<core::Activity> batch;
+    for (int64_t id = 1; id <= 3; ++id) {
+      core::Activity a = contract::MakeActivity(7, id, "2024-05-0" + std::to_string(id) + "T08:00:00Z");
+      a.map_summary_polyline = kPolyline;
+      a.raw_json = Json(EscapeJsonString(kPolyline));
+      batch.push_back(a);
+    }
+    auto prepared = (*store)->PrepareUpsert(batch);
+    ASSERT_NE(prepared, nullptr);
+    batch[1].raw_json.insert(batch[1].raw_json.size() - 1, R"(,"edited":true)");  // after preparing
+    ports::UpsertOptions upsert;
+    upsert.now_epoch_s = 1'714'550'400;
+    upsert.prepared = prepared.get();
+    auto summary = (*store)->UpsertActivities(batch, upsert);
+    ASSERT_TRUE(summary.has_value()) << summary.error().message;
+    EXPECT_EQ(summary->inserted, 3);
+    for (const auto& a : batch) EXPECT_EQ((*store)->GetActivity(7, a.id).value().value(), a) << a.id;
+    // The same rows again, unprepared: unchanged (the prepared hashes were the store's own).
+    upsert.prepared = nullptr;
+    EXPECT_EQ((*store)->UpsertActivities(batch, upsert).value().unchanged, 3);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace dl::adapters::sqlite
