@@ -17,8 +17,17 @@ constexpr const char* kForgetKeys = "DELETE FROM received_events WHERE received_
 constexpr const char* kRememberKey =
     "INSERT INTO received_events (dedup_key, received_at) VALUES (?1, ?2) ON CONFLICT (dedup_key) DO NOTHING";
 constexpr const char* kInsertEvent =
-    "INSERT INTO event_queue (" DL_EVENT_COLUMNS ") "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, '')";
+    "INSERT INTO event_queue (seq, " DL_EVENT_COLUMNS ") "
+    "VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, '')";
+// Schema v4: seqs are never reused. Every deletion from event_queue first
+// raises the floor to the highest seq handed out so far; the next seq is
+// above both the floor and every pending event.
+constexpr const char* kNextSeq =
+    "SELECT max(COALESCE((SELECT MAX(seq) FROM event_queue), 0), "
+    "COALESCE((SELECT value FROM counters WHERE name = 'event_seq_floor'), 0)) + 1";
+constexpr const char* kRaiseSeqFloor =
+    "INSERT INTO counters (name, value) SELECT 'event_seq_floor', COALESCE(MAX(seq), 0) FROM event_queue WHERE true "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > value";
 constexpr const char* kClaim =
     "UPDATE event_queue SET attempts = attempts + 1, available_at = ?1 + ?2 "
     "WHERE seq IN (SELECT seq FROM event_queue WHERE available_at <= ?1 ORDER BY seq LIMIT ?3) "
@@ -117,9 +126,10 @@ Result<std::vector<ports::QueuedEvent>> ReadAllQueued(Query& q) {
   return out;
 }
 
-Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t now_epoch_s) {
+Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t seq, int64_t now_epoch_s) {
   auto q = c.Prepare(kInsertEvent);
   if (!q) return std::unexpected(q.error());
+  q->Bind(14, seq);
   q->Bind(1, e.object_type);
   q->Bind(2, e.object_id);
   q->Bind(3, e.aspect_type);
@@ -136,6 +146,22 @@ Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t now_epoch
   return q->Run();
 }
 
+Result<int64_t> NextSeq(Connection& c) {
+  auto q = c.Prepare(kNextSeq);
+  if (!q) return std::unexpected(q.error());
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kInternal, "sqlite: next seq returned no row");
+  return q->Int64(0);
+}
+
+// Before any deletion from event_queue (see kRaiseSeqFloor).
+Status RaiseSeqFloor(Connection& c) {
+  auto q = c.Prepare(kRaiseSeqFloor);
+  if (!q) return std::unexpected(q.error());
+  return q->Run();
+}
+
 Status RunWithId(Connection& c, const char* sql, int64_t id) {
   auto q = c.Prepare(sql);
   if (!q) return std::unexpected(q.error());
@@ -146,11 +172,11 @@ Status RunWithId(Connection& c, const char* sql, int64_t id) {
 }  // namespace
 
 Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
-                                          int64_t retention_s) {
-  {
+                                          std::optional<int64_t> forget_before_epoch_s) {
+  if (forget_before_epoch_s) {
     auto forget = c.Prepare(kForgetKeys);
     if (!forget) return std::unexpected(forget.error());
-    forget->Bind(1, now_epoch_s - retention_s);
+    forget->Bind(1, *forget_before_epoch_s);
     DL_SQLITE_TRY(forget->Run());
   }
   std::vector<bool> fresh;
@@ -177,20 +203,27 @@ Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
 }
 
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s, int64_t retention_s) {
+                                                         int64_t now_epoch_s,
+                                                         std::optional<int64_t> forget_before_epoch_s) {
   std::vector<std::string> keys;
   keys.reserve(events.size());
   for (const core::WebhookEvent& e : events) keys.push_back(e.DedupKey());
-  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, retention_s);
+  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, forget_before_epoch_s);
   if (!fresh) return std::unexpected(fresh.error());
   std::vector<ports::EnqueueOutcome> out;
   out.reserve(events.size());
+  std::optional<int64_t> next_seq;  // read once, for the first new event
   for (size_t i = 0; i < events.size(); ++i) {
     if (!(*fresh)[i]) {
       out.push_back(ports::EnqueueOutcome::kDuplicate);
       continue;
     }
-    DL_SQLITE_TRY(InsertEvent(c, events[i], now_epoch_s));
+    if (!next_seq) {
+      auto seq = NextSeq(c);
+      if (!seq) return std::unexpected(seq.error());
+      next_seq = *seq;
+    }
+    DL_SQLITE_TRY(InsertEvent(c, events[i], (*next_seq)++, now_epoch_s));
     out.push_back(ports::EnqueueOutcome::kQueued);
   }
   return out;
@@ -211,6 +244,7 @@ Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int6
 
 Status AckEvents(Connection& c, std::span<const int64_t> seqs) {
   if (seqs.empty()) return Ok();
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   const std::string json = JsonArrayOf(seqs);
   auto q = c.Prepare(kAck);
   if (!q) return std::unexpected(q.error());
@@ -237,6 +271,7 @@ Status DeadLetterEvent(Connection& c, int64_t seq, const std::string& error, int
   q->Bind(3, now_epoch_s);
   DL_SQLITE_TRY(q->Run());
   if (c.Changes() == 0) return Fail(ErrorCode::kNotFound, "no pending event " + std::to_string(seq));
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   return RunWithId(c, kDeleteEvent, seq);
 }
 
@@ -271,6 +306,7 @@ Result<int64_t> CountPending(Connection& c) {
 }
 
 Status DeleteAthleteEvents(Connection& c, int64_t athlete_id) {
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   DL_SQLITE_TRY(RunWithId(c, kDeleteAthleteQueued, athlete_id));
   return RunWithId(c, kDeleteAthleteDead, athlete_id);
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "adapters/sqlite/schema.h"
 #include "contract/store_contract.h"
 #include "core/aggregates.h"
 
@@ -195,6 +196,56 @@ TEST(SqliteStoreTest, VersionOneDatabaseIsMigratedToTheEventQueue) {
   std::vector<core::WebhookEvent> events{e};
   ASSERT_TRUE(store->EnqueueBatch(events, 1700000000).has_value());
   EXPECT_EQ(store->PendingCount().value_or(-1), 1);
+}
+
+// A database at schema v3 (event_queue with AUTOINCREMENT and two indexes)
+// upgrades to the lean queue of v4 and keeps its events, dead letters and
+// dedup keys; a seq v3 handed out (here the acked newest, 3) is never handed
+// out again.
+TEST(SqliteStoreTest, VersionThreeQueueIsMigratedWithItsEventsAndSeqs) {
+  const std::string path = NewPath();
+  {
+    RawDb raw(path);
+    raw.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    for (const auto& m : Migrations()) {
+      if (m.version > 3) continue;
+      raw.Exec(m.sql);
+      raw.Exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1700000000)");
+    }
+    raw.Exec(
+        "INSERT INTO event_queue (object_type, object_id, aspect_type, owner_id, subscription_id, event_time, "
+        "updates_json, attempts, received_at, available_at, last_error) VALUES "
+        "('activity', 11, 'create', 5, 77, 1001, '{}', 2, 100, 100, 'HTTP 503'), "
+        "('activity', 12, 'create', 5, 77, 1002, '{}', 1, 100, 100, ''), "
+        "('activity', 13, 'create', 5, 77, 1003, '{}', 0, 100, 100, '')");
+    raw.Exec("INSERT INTO dead_letters SELECT *, 150 FROM event_queue WHERE seq = 2");
+    raw.Exec("DELETE FROM event_queue WHERE seq IN (2, 3)");  // 2 dead-lettered, 3 acked
+    raw.Exec("INSERT INTO received_events VALUES ('activity:11:create:1001:5:{}', 100)");
+  }
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion().value_or(-1), SqliteStore::LatestSchemaVersion());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT name FROM sqlite_master WHERE name LIKE 'event_queue%' ORDER BY name"),
+            std::vector<std::string>{"event_queue"});
+  auto pending = store->ListEvents(false, 10).value_or(std::vector<ports::QueuedEvent>{});
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].seq, 1);
+  EXPECT_EQ(pending[0].event.object_id, 11);
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[0].last_error, "HTTP 503");
+  core::WebhookEvent retry = pending[0].event;  // a Strava retry of the queued event
+  core::WebhookEvent fresh = retry;
+  fresh.object_id = 14;
+  fresh.event_time = 1004;
+  std::vector<core::WebhookEvent> events{retry, fresh};
+  EXPECT_EQ(store->EnqueueBatch(events, 200).value_or(std::vector<ports::EnqueueOutcome>{}),
+            (std::vector{ports::EnqueueOutcome::kDuplicate, ports::EnqueueOutcome::kQueued}));
+  pending = store->ListEvents(false, 10).value_or(std::vector<ports::QueuedEvent>{});
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[1].seq, 4);  // not 2 (a dead letter) nor 3 (acked)
+  EXPECT_EQ(store->Redrive(2, 300).value_or(-1), 1);
+  EXPECT_EQ(store->PendingCount().value_or(-1), 3);
 }
 
 TEST(SqliteStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
