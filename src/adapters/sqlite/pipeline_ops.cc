@@ -13,9 +13,24 @@
 namespace dl::adapters::sqlite {
 namespace {
 
-constexpr const char* kForgetKeys = "DELETE FROM received_events WHERE received_at < ?1";
+// Dedup keys live in two generations (schema v4): received_events, the
+// current one, and received_events_old, the one before. A key is known when
+// it is in either; it is written to the current one only.
 constexpr const char* kRememberKey =
-    "INSERT INTO received_events (dedup_key, received_at) VALUES (?1, ?2) ON CONFLICT (dedup_key) DO NOTHING";
+    "INSERT INTO received_events (dedup_key, received_at) SELECT ?1, ?2 "
+    "WHERE NOT EXISTS (SELECT 1 FROM received_events_old WHERE dedup_key = ?1) "
+    "ON CONFLICT (dedup_key) DO NOTHING";
+constexpr const char* kForgetKey = "DELETE FROM received_events WHERE dedup_key = ?1";
+constexpr const char* kForgetOldKey = "DELETE FROM received_events_old WHERE dedup_key = ?1";
+constexpr const char* kGenerationSince = "SELECT value FROM counters WHERE name = 'dedup_generation_since'";
+constexpr const char* kSetGenerationSince =
+    "INSERT INTO counters (name, value) VALUES ('dedup_generation_since', ?1) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+// O(1) in the number of keys: no copy, the old generation's pages are freed.
+constexpr const char* kRotateGenerations =
+    "DROP TABLE received_events_old; "
+    "ALTER TABLE received_events RENAME TO received_events_old; "
+    "CREATE TABLE received_events (dedup_key TEXT PRIMARY KEY, received_at INTEGER NOT NULL) STRICT, WITHOUT ROWID;";
 constexpr const char* kInsertEvent =
     "INSERT INTO event_queue (seq, " DL_EVENT_COLUMNS ") "
     "VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, '')";
@@ -171,14 +186,25 @@ Status RunWithId(Connection& c, const char* sql, int64_t id) {
 
 }  // namespace
 
-Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
-                                          std::optional<int64_t> forget_before_epoch_s) {
-  if (forget_before_epoch_s) {
-    auto forget = c.Prepare(kForgetKeys);
-    if (!forget) return std::unexpected(forget.error());
-    forget->Bind(1, *forget_before_epoch_s);
-    DL_SQLITE_TRY(forget->Run());
+Status RotateDedupKeysIfDue(Connection& c, int64_t now_epoch_s, int64_t retention_s) {
+  std::optional<int64_t> since;
+  {
+    auto q = c.Prepare(kGenerationSince);
+    if (!q) return std::unexpected(q.error());
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) since = q->Int64(0);
   }
+  // A clock that went backwards rotates later, never earlier.
+  if (since && now_epoch_s - *since < retention_s) return Ok();
+  if (since) DL_SQLITE_TRY(c.Exec(kRotateGenerations));
+  auto set = c.Prepare(kSetGenerationSince);
+  if (!set) return std::unexpected(set.error());
+  set->Bind(1, now_epoch_s);
+  return set->Run();
+}
+
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s) {
   std::vector<bool> fresh;
   fresh.reserve(keys.size());
   for (const std::string& key : keys) {
@@ -194,21 +220,22 @@ Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::st
 
 Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
   for (const std::string& key : keys) {
-    auto q = c.Prepare("DELETE FROM received_events WHERE dedup_key = ?1");
-    if (!q) return std::unexpected(q.error());
-    q->Bind(1, key);
-    DL_SQLITE_TRY(q->Run());
+    for (const char* sql : {kForgetKey, kForgetOldKey}) {
+      auto q = c.Prepare(sql);
+      if (!q) return std::unexpected(q.error());
+      q->Bind(1, key);
+      DL_SQLITE_TRY(q->Run());
+    }
   }
   return Ok();
 }
 
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s,
-                                                         std::optional<int64_t> forget_before_epoch_s) {
+                                                         int64_t now_epoch_s) {
   std::vector<std::string> keys;
   keys.reserve(events.size());
   for (const core::WebhookEvent& e : events) keys.push_back(e.DedupKey());
-  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, forget_before_epoch_s);
+  auto fresh = RecordDedupKeys(c, keys, now_epoch_s);
   if (!fresh) return std::unexpected(fresh.error());
   std::vector<ports::EnqueueOutcome> out;
   out.reserve(events.size());

@@ -349,8 +349,14 @@ DROP INDEX IF EXISTS activities_by_seen_run;
 //    used it: a scan of the pending queue, rare) and no
 //    event_queue_by_available (claims scan in seq order and stop after
 //    `max` available events; only leased or backing-off events are skipped).
-//  - received_events keeps its key and time index; the prune of expired
-//    keys runs at most once a minute instead of in every commit.
+//  - dedup keys expire by generation instead of by a time index (which
+//    cost a page per commit, and a prune DELETE in every commit):
+//    received_events is the current generation, received_events_old the
+//    one before; when the current one is the retention old, the old one is
+//    dropped and the current one renamed (RotateDedupKeysIfDue). The first
+//    generation starts at the oldest key v3 kept (or at the first check of
+//    the store's clock when there is none). Like v3, safe to run again on a
+//    database that has its tables (IF [NOT] EXISTS).
 constexpr const char* kV4 = R"sql(
 CREATE TABLE event_queue_v4 (
   seq INTEGER PRIMARY KEY,
@@ -379,13 +385,24 @@ INSERT INTO counters (name, value)
   ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value);
 DROP TABLE event_queue;
 ALTER TABLE event_queue_v4 RENAME TO event_queue;
+
+DROP INDEX IF EXISTS received_events_by_time;
+CREATE TABLE IF NOT EXISTS received_events_old (
+  dedup_key TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO counters (name, value)
+  SELECT 'dedup_generation_since', oldest FROM (SELECT MIN(received_at) AS oldest FROM received_events)
+  WHERE oldest IS NOT NULL
+  ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 )sql";
 
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
     {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
     {3, "bulk ingest: stale years (deferred daily totals), no seen-run index", kV3},
-    {4, "lean event queue: no AUTOINCREMENT (seq floor counter), no owner/available indexes", kV4},
+    {4, "lean event queue: no AUTOINCREMENT (seq floor counter), no owner/available indexes, dedup key generations",
+     kV4},
 };
 
 constexpr const char* kCreateMigrations =

@@ -85,7 +85,8 @@ struct SqliteOptions {
   bool compress_raw_json = false;
   int zstd_level = -1;
   // How long the keys of received webhook events are kept for dedup
-  // (Strava retries an event within minutes to hours).
+  // (Strava retries an event within minutes to hours): at least this, at
+  // most twice this (they expire by generation, in O(1)).
   int64_t dedup_retention_s = 7 * 86400;
   // Copy the WAL into the database file from a thread and connection of the
   // store's own (see Connection::UseCheckpointer) instead of inside the
@@ -152,7 +153,8 @@ class SqliteStore final : public ports::Store {
   // EventQueue (schema v2, v4). EnqueueBatch commits with synchronous=FULL
   // (the webhook's 200 follows it); claims, acks, retries and dead letters
   // with NORMAL (a loss on power failure only means a redelivery). Dedup keys
-  // are kept dedup_retention_s (up to a minute more), not forever.
+  // are kept at least dedup_retention_s, at most twice that (generations,
+  // see RotateDedupKeysIfDue), not forever.
   Result<std::vector<ports::EnqueueOutcome>> EnqueueBatch(std::span<const core::WebhookEvent> events,
                                                           int64_t now_epoch_s) override;
   Result<std::vector<ports::QueuedEvent>> Claim(int max, int64_t now_epoch_s, int64_t lease_s) override;
@@ -186,17 +188,17 @@ class SqliteStore final : public ports::Store {
   Status RebuildStaleYears(int64_t athlete_id, std::optional<int> only_year);
   // Runs `work` in a write transaction of the given durability and commits.
   Status InTransaction(bool full, const std::function<Status()>& work);
-  // The cutoff of expired dedup keys when a prune is due (at most one per
-  // kDedupPruneEvery_s of store time), else nullopt. Caller holds mu_.
-  std::optional<int64_t> DueDedupPrune(int64_t now_epoch_s);
-  static constexpr int64_t kDedupPruneEvery_s = 60;
+  // True when the dedup key generations are to be checked (at most once
+  // per kDedupCheckEvery_s of store time). Caller holds mu_.
+  bool DedupRotationCheckDue(int64_t now_epoch_s);
+  static constexpr int64_t kDedupCheckEvery_s = 60;
 
   std::mutex mu_;
   const core::SportCategories categories_;
   std::unique_ptr<Connection> connection_;  // guarded by mu_
   std::unique_ptr<RawJsonCodec> codec_;     // guarded by mu_
   const int64_t dedup_retention_s_;
-  std::optional<int64_t> last_dedup_prune_epoch_s_;  // guarded by mu_
+  std::optional<int64_t> last_dedup_check_epoch_s_;  // guarded by mu_
   // Declared after connection_: detached and stopped before it closes.
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;
 };
