@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
-#include <semaphore>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -14,12 +13,19 @@ namespace {
 constexpr unsigned kMaxGatherBackoff = 6;  // skip at most 64 commits between probes
 }  // namespace
 
-// Lives on the submitter's stack from Submit until `done` is released; the
-// writer writes `result` and then releases, which publishes it.
+// Lives on the submitter's stack from Submit until it sees `done`; the
+// writer sets `result` and `done` and notifies under `mu`, so the submitter
+// cannot return (and destroy this) before the writer has let go of it. A
+// mutex and condition variable rather than a std::binary_semaphore: with
+// libstdc++ a blocked acquire first spins with sched_yield, and 8 blocked
+// handlers yielding took 18 % of the server's samples on 2 cores (perf,
+// docs/PERFORMANCE.md), CPU the writer and the event loop needed.
 struct Intake::Pending {
   const core::WebhookEvent* event = nullptr;
-  std::optional<Result<ports::EnqueueOutcome>> result;
-  std::binary_semaphore done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // guarded by mu
+  std::optional<Result<ports::EnqueueOutcome>> result;  // written before done
 };
 
 Intake::Intake(ports::EventQueue& queue, const ports::Clock& clock, IntakeOptions options)
@@ -46,7 +52,8 @@ Result<ports::EnqueueOutcome> Intake::Submit(const core::WebhookEvent& event) {
   // Waking the writer for every arrival while it gathers would cost a
   // context switch each on a 2-core machine: only the one it waits for.
   if (wake) writer_cv_.notify_one();
-  pending.done.acquire();
+  std::unique_lock done_lock(pending.mu);
+  pending.cv.wait(done_lock, [&] { return pending.done; });
   return std::move(*pending.result);
 }
 
@@ -160,12 +167,14 @@ void Intake::Commit(std::deque<Pending*>& batch) {
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending* p = batch[i];
+    std::lock_guard done_lock(p->mu);  // `p` may be gone once this is released
     if (!outcomes) {
       p->result = std::unexpected(outcomes.error());
     } else {
       p->result = slot[i] ? (*outcomes)[*slot[i]] : ports::EnqueueOutcome::kDuplicate;
     }
-    p->done.release();  // `p` may be gone after this line
+    p->done = true;
+    p->cv.notify_one();
   }
   const bool queued_any =
       outcomes && std::find(outcomes->begin(), outcomes->end(), ports::EnqueueOutcome::kQueued) != outcomes->end();

@@ -807,6 +807,34 @@ TEST_P(StoreContractTest, RedriveReturnsDeadLettersWithTheirSeqAndAFreshAllowanc
   EXPECT_EQ(Enqueue(store(), {QueueEvent("create", 1, 1)}, 300), std::vector{ports::EnqueueOutcome::kDuplicate});
 }
 
+// A seq is never handed out twice: a late ack (a redelivered event acked by
+// a worker whose lease ran out) of a completed event must not complete a
+// newer one, and a dead letter's seq must not come back for another event.
+TEST_P(StoreContractTest, SeqsAreNeverReusedAfterAckDeadLetterOrDeletion) {
+  Enqueue(store(), {QueueEvent("create", 1, 1)}, 100);
+  const int64_t acked = Must(store().Claim(10, 100, 60))[0].seq;
+  MustOk(store().Ack(std::vector<int64_t>{acked}));  // the newest event completes: the queue is empty
+  Enqueue(store(), {QueueEvent("create", 2, 2)}, 101);
+  auto newer = Must(store().Claim(10, 101, 60));
+  ASSERT_EQ(newer.size(), 1u);
+  EXPECT_GT(newer[0].seq, acked);
+  MustOk(store().Ack(std::vector<int64_t>{acked}));  // late, repeated
+  EXPECT_EQ(Must(store().PendingCount()), 1);
+  MustOk(store().DeadLetter(newer[0].seq, "gave up", 102));  // the newest again, now a dead letter
+  Enqueue(store(), {QueueEvent("create", 3, 3, 7)}, 103);
+  auto third = Must(store().ListEvents(false, 10));
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_GT(third[0].seq, newer[0].seq);
+  EXPECT_EQ(Must(store().Redrive(newer[0].seq, 104)), 1);  // its seq is still its own
+  EXPECT_EQ(SeqsOf(Must(store().ListEvents(false, 10))), (std::vector<int64_t>{newer[0].seq, third[0].seq}));
+  // Deauthorization deletes the athlete's queued events, the newest among them.
+  ASSERT_TRUE(store().DeleteAthleteData(7).has_value());
+  Enqueue(store(), {QueueEvent("create", 4, 4)}, 105);
+  auto after = Must(store().ListEvents(false, 10));
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_GT(after[1].seq, third[0].seq);
+}
+
 TEST_P(StoreContractTest, EventsCompleteInTheTransactionOfTheirEffect) {
   Enqueue(store(), {QueueEvent("create", 1, 1), QueueEvent("delete", 2, 2), QueueEvent("update", 1, 3)}, 100);
   auto claimed = Must(store().Claim(10, 100, 60));

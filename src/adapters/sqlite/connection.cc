@@ -210,6 +210,7 @@ Result<Transaction> Connection::Begin(Durability durability) {
 
 void Connection::UseCheckpointer(BackgroundCheckpointer* checkpointer, int background_frames, int foreground_frames) {
   checkpointer_ = checkpointer;
+  poked_at_frames_ = 0;
   background_frames_ = background_frames;
   foreground_frames_ = foreground_frames;
   if (checkpointer == nullptr) {
@@ -223,9 +224,11 @@ void Connection::UseCheckpointer(BackgroundCheckpointer* checkpointer, int backg
 // written and the write lock released.
 int Connection::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
   auto* c = static_cast<Connection*>(self);
+  if (frames < c->poked_at_frames_) c->poked_at_frames_ = 0;  // the WAL restarted
   if (frames >= c->foreground_frames_) {
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (frames >= c->background_frames_) {
+  } else if (frames >= c->background_frames_ && frames - c->poked_at_frames_ >= c->background_frames_) {
+    c->poked_at_frames_ = frames;
     c->checkpointer_->Poke();
   }
   return SQLITE_OK;

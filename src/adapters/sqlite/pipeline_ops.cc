@@ -13,12 +13,36 @@
 namespace dl::adapters::sqlite {
 namespace {
 
-constexpr const char* kForgetKeys = "DELETE FROM received_events WHERE received_at < ?1";
+// Dedup keys live in two generations (schema v4): received_events, the
+// current one, and received_events_old, the one before. A key is known when
+// it is in either; it is written to the current one only.
 constexpr const char* kRememberKey =
-    "INSERT INTO received_events (dedup_key, received_at) VALUES (?1, ?2) ON CONFLICT (dedup_key) DO NOTHING";
+    "INSERT INTO received_events (dedup_key, received_at) SELECT ?1, ?2 "
+    "WHERE NOT EXISTS (SELECT 1 FROM received_events_old WHERE dedup_key = ?1) "
+    "ON CONFLICT (dedup_key) DO NOTHING";
+constexpr const char* kForgetKey = "DELETE FROM received_events WHERE dedup_key = ?1";
+constexpr const char* kForgetOldKey = "DELETE FROM received_events_old WHERE dedup_key = ?1";
+constexpr const char* kGenerationSince = "SELECT value FROM counters WHERE name = 'dedup_generation_since'";
+constexpr const char* kSetGenerationSince =
+    "INSERT INTO counters (name, value) VALUES ('dedup_generation_since', ?1) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+// O(1) in the number of keys: no copy, the old generation's pages are freed.
+constexpr const char* kRotateGenerations =
+    "DROP TABLE received_events_old; "
+    "ALTER TABLE received_events RENAME TO received_events_old; "
+    "CREATE TABLE received_events (dedup_key TEXT PRIMARY KEY, received_at INTEGER NOT NULL) STRICT, WITHOUT ROWID;";
 constexpr const char* kInsertEvent =
-    "INSERT INTO event_queue (" DL_EVENT_COLUMNS ") "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, '')";
+    "INSERT INTO event_queue (seq, " DL_EVENT_COLUMNS ") "
+    "VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, '')";
+// Schema v4: seqs are never reused. Every deletion from event_queue first
+// raises the floor to the highest seq handed out so far; the next seq is
+// above both the floor and every pending event.
+constexpr const char* kNextSeq =
+    "SELECT max(COALESCE((SELECT MAX(seq) FROM event_queue), 0), "
+    "COALESCE((SELECT value FROM counters WHERE name = 'event_seq_floor'), 0)) + 1";
+constexpr const char* kRaiseSeqFloor =
+    "INSERT INTO counters (name, value) SELECT 'event_seq_floor', COALESCE(MAX(seq), 0) FROM event_queue WHERE true "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > value";
 constexpr const char* kClaim =
     "UPDATE event_queue SET attempts = attempts + 1, available_at = ?1 + ?2 "
     "WHERE seq IN (SELECT seq FROM event_queue WHERE available_at <= ?1 ORDER BY seq LIMIT ?3) "
@@ -117,9 +141,10 @@ Result<std::vector<ports::QueuedEvent>> ReadAllQueued(Query& q) {
   return out;
 }
 
-Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t now_epoch_s) {
+Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t seq, int64_t now_epoch_s) {
   auto q = c.Prepare(kInsertEvent);
   if (!q) return std::unexpected(q.error());
+  q->Bind(14, seq);
   q->Bind(1, e.object_type);
   q->Bind(2, e.object_id);
   q->Bind(3, e.aspect_type);
@@ -136,6 +161,22 @@ Status InsertEvent(Connection& c, const core::WebhookEvent& e, int64_t now_epoch
   return q->Run();
 }
 
+Result<int64_t> NextSeq(Connection& c) {
+  auto q = c.Prepare(kNextSeq);
+  if (!q) return std::unexpected(q.error());
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kInternal, "sqlite: next seq returned no row");
+  return q->Int64(0);
+}
+
+// Before any deletion from event_queue (see kRaiseSeqFloor).
+Status RaiseSeqFloor(Connection& c) {
+  auto q = c.Prepare(kRaiseSeqFloor);
+  if (!q) return std::unexpected(q.error());
+  return q->Run();
+}
+
 Status RunWithId(Connection& c, const char* sql, int64_t id) {
   auto q = c.Prepare(sql);
   if (!q) return std::unexpected(q.error());
@@ -145,14 +186,25 @@ Status RunWithId(Connection& c, const char* sql, int64_t id) {
 
 }  // namespace
 
-Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
-                                          int64_t retention_s) {
+Status RotateDedupKeysIfDue(Connection& c, int64_t now_epoch_s, int64_t retention_s) {
+  std::optional<int64_t> since;
   {
-    auto forget = c.Prepare(kForgetKeys);
-    if (!forget) return std::unexpected(forget.error());
-    forget->Bind(1, now_epoch_s - retention_s);
-    DL_SQLITE_TRY(forget->Run());
+    auto q = c.Prepare(kGenerationSince);
+    if (!q) return std::unexpected(q.error());
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) since = q->Int64(0);
   }
+  // A clock that went backwards rotates later, never earlier.
+  if (since && now_epoch_s - *since < retention_s) return Ok();
+  if (since) DL_SQLITE_TRY(c.Exec(kRotateGenerations));
+  auto set = c.Prepare(kSetGenerationSince);
+  if (!set) return std::unexpected(set.error());
+  set->Bind(1, now_epoch_s);
+  return set->Run();
+}
+
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s) {
   std::vector<bool> fresh;
   fresh.reserve(keys.size());
   for (const std::string& key : keys) {
@@ -168,29 +220,37 @@ Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::st
 
 Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
   for (const std::string& key : keys) {
-    auto q = c.Prepare("DELETE FROM received_events WHERE dedup_key = ?1");
-    if (!q) return std::unexpected(q.error());
-    q->Bind(1, key);
-    DL_SQLITE_TRY(q->Run());
+    for (const char* sql : {kForgetKey, kForgetOldKey}) {
+      auto q = c.Prepare(sql);
+      if (!q) return std::unexpected(q.error());
+      q->Bind(1, key);
+      DL_SQLITE_TRY(q->Run());
+    }
   }
   return Ok();
 }
 
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s, int64_t retention_s) {
+                                                         int64_t now_epoch_s) {
   std::vector<std::string> keys;
   keys.reserve(events.size());
   for (const core::WebhookEvent& e : events) keys.push_back(e.DedupKey());
-  auto fresh = RecordDedupKeys(c, keys, now_epoch_s, retention_s);
+  auto fresh = RecordDedupKeys(c, keys, now_epoch_s);
   if (!fresh) return std::unexpected(fresh.error());
   std::vector<ports::EnqueueOutcome> out;
   out.reserve(events.size());
+  std::optional<int64_t> next_seq;  // read once, for the first new event
   for (size_t i = 0; i < events.size(); ++i) {
     if (!(*fresh)[i]) {
       out.push_back(ports::EnqueueOutcome::kDuplicate);
       continue;
     }
-    DL_SQLITE_TRY(InsertEvent(c, events[i], now_epoch_s));
+    if (!next_seq) {
+      auto seq = NextSeq(c);
+      if (!seq) return std::unexpected(seq.error());
+      next_seq = *seq;
+    }
+    DL_SQLITE_TRY(InsertEvent(c, events[i], (*next_seq)++, now_epoch_s));
     out.push_back(ports::EnqueueOutcome::kQueued);
   }
   return out;
@@ -211,6 +271,7 @@ Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int6
 
 Status AckEvents(Connection& c, std::span<const int64_t> seqs) {
   if (seqs.empty()) return Ok();
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   const std::string json = JsonArrayOf(seqs);
   auto q = c.Prepare(kAck);
   if (!q) return std::unexpected(q.error());
@@ -237,6 +298,7 @@ Status DeadLetterEvent(Connection& c, int64_t seq, const std::string& error, int
   q->Bind(3, now_epoch_s);
   DL_SQLITE_TRY(q->Run());
   if (c.Changes() == 0) return Fail(ErrorCode::kNotFound, "no pending event " + std::to_string(seq));
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   return RunWithId(c, kDeleteEvent, seq);
 }
 
@@ -271,6 +333,7 @@ Result<int64_t> CountPending(Connection& c) {
 }
 
 Status DeleteAthleteEvents(Connection& c, int64_t athlete_id) {
+  DL_SQLITE_TRY(RaiseSeqFloor(c));
   DL_SQLITE_TRY(RunWithId(c, kDeleteAthleteQueued, athlete_id));
   return RunWithId(c, kDeleteAthleteDead, athlete_id);
 }

@@ -1,4 +1,4 @@
-// Internal to the SQLite adapter: the live pipeline's tables (schema v2):
+// Internal to the SQLite adapter: the live pipeline's tables (schema v2, v4):
 // the event queue, the dedup keys of received events, dead letters and the
 // dirty years of the aggregator. Functions that write expect the caller to
 // hold an open write transaction (Connection::Begin) and to commit it.
@@ -20,16 +20,22 @@ namespace dl::adapters::sqlite {
 
 class Connection;
 
-// Dedup keys older than now - retention_s are forgotten first; then every
-// event is queued unless its key is known (kDuplicate).
+// Every event is queued unless its dedup key is known (kDuplicate). New
+// events get seqs above every seq handed out before (schema v4: never
+// reused).
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,
-                                                         int64_t now_epoch_s, int64_t retention_s);
+                                                         int64_t now_epoch_s);
 // Oldest available first, leased until now + lease_s, attempts + 1.
 // ports::DedupStore on received_events (EnqueueEvents records its keys the
-// same way): prunes keys older than now - retention_s, then records each key;
-// element i is true when keys[i] was new (a repeat within the call is false).
-Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
-                                          int64_t retention_s);
+// same way): records each key; element i is true when keys[i] was in
+// neither generation (a repeat within the call is false).
+Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s);
+// Dedup keys expire by generation (schema v4): when the current generation
+// (received_events) is retention_s old, the previous one is dropped and the
+// current one becomes received_events_old. A key is therefore known for at
+// least retention_s and at most twice that (plus the caller's check
+// interval). Starts the first generation when none is recorded.
+Status RotateDedupKeysIfDue(Connection& c, int64_t now_epoch_s, int64_t retention_s);
 Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys);
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s);
 // Completes events (unknown or already completed seqs are skipped): used by

@@ -334,10 +334,75 @@ CREATE TABLE IF NOT EXISTS stale_years (
 DROP INDEX IF EXISTS activities_by_seen_run;
 )sql";
 
+// Version 4: a leaner queue for the durable intake commit. With WAL and
+// 16 KiB pages every b-tree page an enqueue dirties is a 16 KiB frame
+// written and fsynced before the webhook's 200; v2 dirtied about six per
+// commit (docs/PERFORMANCE.md, webhook intake). Now:
+//  - event_queue without AUTOINCREMENT (no sqlite_sequence write per
+//    commit). A seq is still never reused: the store assigns
+//    max(MAX(seq), counters.event_seq_floor) + 1, and every statement that
+//    deletes from event_queue first raises event_seq_floor to MAX(seq), so a
+//    deleted seq stays below every later one (a late ack can never complete
+//    a newer event; a dead letter's seq never comes back for another event).
+//    The floor starts at the highest seq v3 ever handed out.
+//  - no event_queue_by_owner (only deauthorization's DeleteAthleteEvents
+//    used it: a scan of the pending queue, rare) and no
+//    event_queue_by_available (claims scan in seq order and stop after
+//    `max` available events; only leased or backing-off events are skipped).
+//  - dedup keys expire by generation instead of by a time index (which
+//    cost a page per commit, and a prune DELETE in every commit):
+//    received_events is the current generation, received_events_old the
+//    one before; when the current one is the retention old, the old one is
+//    dropped and the current one renamed (RotateDedupKeysIfDue). The first
+//    generation starts at the oldest key v3 kept (or at the first check of
+//    the store's clock when there is none). Like v3, safe to run again on a
+//    database that has its tables (IF [NOT] EXISTS).
+constexpr const char* kV4 = R"sql(
+CREATE TABLE event_queue_v4 (
+  seq INTEGER PRIMARY KEY,
+  object_type TEXT NOT NULL,
+  object_id INTEGER NOT NULL,
+  aspect_type TEXT NOT NULL,
+  owner_id INTEGER NOT NULL,
+  subscription_id INTEGER NOT NULL,
+  event_time INTEGER NOT NULL,
+  title TEXT,
+  type TEXT,
+  is_private INTEGER,
+  visibility TEXT,
+  authorized INTEGER,
+  updates_json TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL
+) STRICT;
+INSERT INTO event_queue_v4 SELECT * FROM event_queue ORDER BY seq;
+INSERT INTO counters (name, value)
+  SELECT 'event_seq_floor', max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'event_queue'), 0),
+                                COALESCE((SELECT MAX(seq) FROM event_queue), 0),
+                                COALESCE((SELECT MAX(seq) FROM dead_letters), 0)) WHERE true
+  ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value);
+DROP TABLE event_queue;
+ALTER TABLE event_queue_v4 RENAME TO event_queue;
+
+DROP INDEX IF EXISTS received_events_by_time;
+CREATE TABLE IF NOT EXISTS received_events_old (
+  dedup_key TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO counters (name, value)
+  SELECT 'dedup_generation_since', oldest FROM (SELECT MIN(received_at) AS oldest FROM received_events)
+  WHERE oldest IS NOT NULL
+  ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
     {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
     {3, "bulk ingest: stale years (deferred daily totals), no seen-run index", kV3},
+    {4, "lean event queue: no AUTOINCREMENT (seq floor counter), no owner/available indexes, dedup key generations",
+     kV4},
 };
 
 constexpr const char* kCreateMigrations =

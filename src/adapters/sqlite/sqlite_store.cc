@@ -540,11 +540,28 @@ Status SqliteStore::SaveGoals(int64_t athlete_id, int year, const std::string& c
 
 // ---- EventQueue ----
 
+// The generation check reads a counter; once a minute of store time is
+// enough (keys then live up to a minute longer). A clock that went
+// backwards checks at once. If the commit fails, the next check waits its
+// minute: keys are then kept a little longer, never shorter.
+bool SqliteStore::DedupRotationCheckDue(int64_t now_epoch_s) {
+  const int64_t every_s = std::min(kDedupCheckEvery_s, dedup_retention_s_);
+  if (last_dedup_check_epoch_s_ && now_epoch_s >= *last_dedup_check_epoch_s_ &&
+      now_epoch_s - *last_dedup_check_epoch_s_ < every_s) {
+    return false;
+  }
+  last_dedup_check_epoch_s_ = now_epoch_s;
+  return true;
+}
+
 Result<std::vector<ports::EnqueueOutcome>> SqliteStore::EnqueueBatch(std::span<const core::WebhookEvent> events,
                                                                      int64_t now_epoch_s) {
   std::vector<ports::EnqueueOutcome> out;
   DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
-    auto queued = EnqueueEvents(*connection_, events, now_epoch_s, dedup_retention_s_);
+    if (DedupRotationCheckDue(now_epoch_s)) {
+      if (auto s = RotateDedupKeysIfDue(*connection_, now_epoch_s, dedup_retention_s_); !s) return s;
+    }
+    auto queued = EnqueueEvents(*connection_, events, now_epoch_s);
     if (!queued) return std::unexpected(queued.error());
     out = std::move(*queued);
     return Ok();
@@ -603,7 +620,10 @@ Result<std::vector<bool>> SqliteStore::RecordDedupKeys(std::span<const std::stri
   std::vector<bool> out;
   // FULL, as EnqueueBatch: the webhook's 200 follows this commit.
   DL_SQLITE_TRY(InTransaction(true, [&]() -> Status {
-    auto fresh = sqlite::RecordDedupKeys(*connection_, keys, now_epoch_s, dedup_retention_s_);
+    if (DedupRotationCheckDue(now_epoch_s)) {
+      if (auto s = RotateDedupKeysIfDue(*connection_, now_epoch_s, dedup_retention_s_); !s) return s;
+    }
+    auto fresh = sqlite::RecordDedupKeys(*connection_, keys, now_epoch_s);
     if (!fresh) return std::unexpected(fresh.error());
     out = std::move(*fresh);
     return Ok();

@@ -87,7 +87,8 @@ struct SqliteOptions {
   bool compact_raw_json = true;
   int zstd_level = -1;  // measured: 0.6x level 1's time for 1.15x its bytes
   // How long the keys of received webhook events are kept for dedup
-  // (Strava retries an event within minutes to hours).
+  // (Strava retries an event within minutes to hours): at least this, at
+  // most twice this (they expire by generation, in O(1)).
   int64_t dedup_retention_s = 7 * 86400;
   // Copy the WAL into the database file from a thread and connection of the
   // store's own (see Connection::UseCheckpointer) instead of inside the
@@ -153,10 +154,11 @@ class SqliteStore final : public ports::Store {
   Status SaveGoals(int64_t athlete_id, int year, const std::string& category,
                    const std::vector<ports::Goal>& goals) override;
 
-  // EventQueue (schema v2). EnqueueBatch commits with synchronous=FULL (the
-  // webhook's 200 follows it); claims, acks, retries and dead letters with
-  // NORMAL (a loss on power failure only means a redelivery). Dedup keys are
-  // kept dedup_retention_s, not forever.
+  // EventQueue (schema v2, v4). EnqueueBatch commits with synchronous=FULL
+  // (the webhook's 200 follows it); claims, acks, retries and dead letters
+  // with NORMAL (a loss on power failure only means a redelivery). Dedup keys
+  // are kept at least dedup_retention_s, at most twice that (generations,
+  // see RotateDedupKeysIfDue), not forever.
   Result<std::vector<ports::EnqueueOutcome>> EnqueueBatch(std::span<const core::WebhookEvent> events,
                                                           int64_t now_epoch_s) override;
   Result<std::vector<ports::QueuedEvent>> Claim(int max, int64_t now_epoch_s, int64_t lease_s) override;
@@ -190,6 +192,10 @@ class SqliteStore final : public ports::Store {
   Status RebuildStaleYears(int64_t athlete_id, std::optional<int> only_year);
   // Runs `work` in a write transaction of the given durability and commits.
   Status InTransaction(bool full, const std::function<Status()>& work);
+  // True when the dedup key generations are to be checked (at most once
+  // per kDedupCheckEvery_s of store time). Caller holds mu_.
+  bool DedupRotationCheckDue(int64_t now_epoch_s);
+  static constexpr int64_t kDedupCheckEvery_s = 60;
 
   std::mutex mu_;
   const core::SportCategories categories_;
@@ -198,6 +204,7 @@ class SqliteStore final : public ports::Store {
   const bool compact_raw_json_;             // codec_'s settings, for PrepareUpsert's codecs
   const int zstd_level_;
   const int64_t dedup_retention_s_;
+  std::optional<int64_t> last_dedup_check_epoch_s_;  // guarded by mu_
   // Declared after connection_: detached and stopped before it closes.
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;
 };

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "adapters/sqlite/schema.h"
 #include "contract/store_contract.h"
 #include "core/aggregates.h"
 
@@ -196,6 +197,98 @@ TEST(SqliteStoreTest, VersionOneDatabaseIsMigratedToTheEventQueue) {
   std::vector<core::WebhookEvent> events{e};
   ASSERT_TRUE(store->EnqueueBatch(events, 1700000000).has_value());
   EXPECT_EQ(store->PendingCount().value_or(-1), 1);
+}
+
+// A database at schema v3 (event_queue with AUTOINCREMENT and two indexes)
+// upgrades to the lean queue of v4 and keeps its events, dead letters and
+// dedup keys; a seq v3 handed out (here the acked newest, 3) is never handed
+// out again.
+TEST(SqliteStoreTest, VersionThreeQueueIsMigratedWithItsEventsAndSeqs) {
+  const std::string path = NewPath();
+  {
+    RawDb raw(path);
+    raw.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    for (const auto& m : Migrations()) {
+      if (m.version > 3) continue;
+      raw.Exec(m.sql);
+      raw.Exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1700000000)");
+    }
+    raw.Exec(
+        "INSERT INTO event_queue (object_type, object_id, aspect_type, owner_id, subscription_id, event_time, "
+        "updates_json, attempts, received_at, available_at, last_error) VALUES "
+        "('activity', 11, 'create', 5, 77, 1001, '{}', 2, 100, 100, 'HTTP 503'), "
+        "('activity', 12, 'create', 5, 77, 1002, '{}', 1, 100, 100, ''), "
+        "('activity', 13, 'create', 5, 77, 1003, '{}', 0, 100, 100, '')");
+    raw.Exec("INSERT INTO dead_letters SELECT *, 150 FROM event_queue WHERE seq = 2");
+    raw.Exec("DELETE FROM event_queue WHERE seq IN (2, 3)");  // 2 dead-lettered, 3 acked
+    raw.Exec("INSERT INTO received_events VALUES ('activity:11:create:1001:5:{}', 100)");
+  }
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion().value_or(-1), SqliteStore::LatestSchemaVersion());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT name FROM sqlite_master WHERE name LIKE 'event_queue%' OR name LIKE 'received_events%' "
+                       "ORDER BY name"),
+            (std::vector<std::string>{"event_queue", "received_events", "received_events_old"}));
+  EXPECT_EQ(raw.Column("SELECT value FROM counters WHERE name = 'dedup_generation_since'"),
+            std::vector<std::string>{"100"});  // the oldest key's
+  auto pending = store->ListEvents(false, 10).value_or(std::vector<ports::QueuedEvent>{});
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].seq, 1);
+  EXPECT_EQ(pending[0].event.object_id, 11);
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[0].last_error, "HTTP 503");
+  core::WebhookEvent retry = pending[0].event;  // a Strava retry of the queued event
+  core::WebhookEvent fresh = retry;
+  fresh.object_id = 14;
+  fresh.event_time = 1004;
+  std::vector<core::WebhookEvent> events{retry, fresh};
+  EXPECT_EQ(store->EnqueueBatch(events, 200).value_or(std::vector<ports::EnqueueOutcome>{}),
+            (std::vector{ports::EnqueueOutcome::kDuplicate, ports::EnqueueOutcome::kQueued}));
+  pending = store->ListEvents(false, 10).value_or(std::vector<ports::QueuedEvent>{});
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[1].seq, 4);  // not 2 (a dead letter) nor 3 (acked)
+  EXPECT_EQ(store->Redrive(2, 300).value_or(-1), 1);
+  EXPECT_EQ(store->PendingCount().value_or(-1), 3);
+}
+
+// Dedup keys expire by generation: known for at least the retention (here
+// 100 s), at most twice that; the queue's keys share the generations.
+TEST(SqliteStoreTest, DedupKeysExpireByGenerationAfterOneToTwoRetentions) {
+  const std::string path = NewPath();
+  SqliteOptions options;
+  options.dedup_retention_s = 100;
+  auto opened = SqliteStore::Open(path, core::SportCategories::Default(), options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  SqliteStore& store = **opened;
+  auto record = [&](std::vector<std::string> keys, int64_t now) {
+    return store.RecordDedupKeys(keys, now).value_or(std::vector<bool>{});
+  };
+  EXPECT_EQ(record({"a"}, 1000), std::vector<bool>{true});  // the first generation starts
+  EXPECT_EQ(record({"a", "b"}, 1050), (std::vector<bool>{false, true}));
+  EXPECT_EQ(record({"a", "c"}, 1100), (std::vector<bool>{false, true}));  // rotated: a, b in the old one
+  RawDb raw(path);
+  EXPECT_EQ(raw.Column("SELECT dedup_key FROM received_events"), std::vector<std::string>{"c"});
+  EXPECT_EQ(raw.Column("SELECT dedup_key FROM received_events_old ORDER BY 1"), (std::vector<std::string>{"a", "b"}));
+  core::WebhookEvent e;
+  e.object_type = "activity";
+  e.object_id = 1;
+  e.aspect_type = "create";
+  e.owner_id = 2;
+  e.event_time = 3;
+  std::vector<core::WebhookEvent> events{e};
+  using ports::EnqueueOutcome;
+  EXPECT_EQ(store.EnqueueBatch(events, 1150).value_or(std::vector<EnqueueOutcome>{}),
+            std::vector{EnqueueOutcome::kQueued});
+  EXPECT_EQ(record({"a", "c"}, 1199), (std::vector<bool>{false, false}));
+  // The generations are checked once a minute (last at 1199): rotated again
+  // at 1260, a (260 s old) is forgotten, c and the event's key are not.
+  EXPECT_EQ(record({"a"}, 1260), std::vector<bool>{true});
+  EXPECT_EQ(record({"c"}, 1300), std::vector<bool>{false});
+  EXPECT_EQ(store.EnqueueBatch(events, 1300).value_or(std::vector<EnqueueOutcome>{}),
+            std::vector{EnqueueOutcome::kDuplicate});
+  ASSERT_TRUE(store.ForgetDedupKeys(std::vector<std::string>{"c"}).has_value());  // also from the old one
+  EXPECT_EQ(record({"c"}, 1300), std::vector<bool>{true});
 }
 
 TEST(SqliteStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
