@@ -76,6 +76,17 @@ std::unique_ptr<SqliteStore> OpenOrDie(const std::string& path,
   return store ? std::move(*store) : nullptr;
 }
 
+// A webhook "create" event of activity `id` owned by `owner`.
+core::WebhookEvent ActivityCreated(int64_t id, int64_t owner, int64_t event_time) {
+  core::WebhookEvent e;
+  e.object_type = "activity";
+  e.object_id = id;
+  e.aspect_type = "create";
+  e.owner_id = owner;
+  e.event_time = event_time;
+  return e;
+}
+
 // Raw access to look at what the port does not expose.
 class RawDb {
  public:
@@ -188,13 +199,7 @@ TEST(SqliteStoreTest, VersionOneDatabaseIsMigratedToTheEventQueue) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->SchemaVersion().value_or(-1), SqliteStore::LatestSchemaVersion());
   EXPECT_EQ(store->LoadCheckpoint("k").value_or(std::nullopt), std::optional<std::string>("v"));
-  core::WebhookEvent e;
-  e.object_type = "activity";
-  e.object_id = 1;
-  e.aspect_type = "create";
-  e.owner_id = 2;
-  e.event_time = 3;
-  std::vector<core::WebhookEvent> events{e};
+  std::vector<core::WebhookEvent> events{ActivityCreated(1, 2, 3)};
   ASSERT_TRUE(store->EnqueueBatch(events, 1700000000).has_value());
   EXPECT_EQ(store->PendingCount().value_or(-1), 1);
 }
@@ -270,13 +275,7 @@ TEST(SqliteStoreTest, DedupKeysExpireByGenerationAfterOneToTwoRetentions) {
   RawDb raw(path);
   EXPECT_EQ(raw.Column("SELECT dedup_key FROM received_events"), std::vector<std::string>{"c"});
   EXPECT_EQ(raw.Column("SELECT dedup_key FROM received_events_old ORDER BY 1"), (std::vector<std::string>{"a", "b"}));
-  core::WebhookEvent e;
-  e.object_type = "activity";
-  e.object_id = 1;
-  e.aspect_type = "create";
-  e.owner_id = 2;
-  e.event_time = 3;
-  std::vector<core::WebhookEvent> events{e};
+  std::vector<core::WebhookEvent> events{ActivityCreated(1, 2, 3)};
   using ports::EnqueueOutcome;
   EXPECT_EQ(store.EnqueueBatch(events, 1150).value_or(std::vector<EnqueueOutcome>{}),
             std::vector{EnqueueOutcome::kQueued});
