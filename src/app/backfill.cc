@@ -15,30 +15,7 @@
 #include <utility>
 
 namespace dl::app {
-namespace {
-
-int64_t EpochOf(const ports::Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
-}
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string RangeKey(int64_t athlete_id, int first, int last) {
-  return "backfill:" + std::to_string(athlete_id) + ":" + std::to_string(first) + "-" + std::to_string(last);
-}
-
-bool IsStopping(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::kDailyRateLimited:
-    case ErrorCode::kRateLimited:
-    case ErrorCode::kTransient:
-      return true;
-    default:
-      return false;
-  }
-}
+namespace backfill_internal {
 
 struct PageProgress {
   double fraction = 0;  // how far the cursor got in the range (0..1)
@@ -66,6 +43,37 @@ struct PageDone {
   int64_t pages = 0, found = 0;
   double finalize_s = 0;
 };
+
+}  // namespace backfill_internal
+
+namespace {
+
+using backfill_internal::PageDone;
+using backfill_internal::PageProgress;
+using backfill_internal::PageWork;
+
+int64_t EpochOf(const ports::Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string RangeKey(int64_t athlete_id, int first, int last) {
+  return "backfill:" + std::to_string(athlete_id) + ":" + std::to_string(first) + "-" + std::to_string(last);
+}
+
+bool IsStopping(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kDailyRateLimited:
+    case ErrorCode::kRateLimited:
+    case ErrorCode::kTransient:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Reconciles one year whose listing is complete and writes its aggregates:
 // the number of activities archived.
@@ -366,8 +374,86 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
   return split;
 }
 
-Status Backfill::FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report) {
+// Adds the written pages' counts to the report, in order, and tells the
+// observer how far the range got.
+struct Backfill::Tally {
+  Backfill& backfill;
+  const Range& range;
+  BackfillReport& report;
+  double finalize_s = 0;
+
+  void Add(std::vector<PageDone> pages) {
+    for (auto& page : pages) {
+      for (const auto& [year, summary] : page.by_year) {
+        auto& yr = backfill.YearOf(report, year);
+        yr.inserted += summary.inserted;
+        yr.updated += summary.updated;
+        yr.unchanged += summary.unchanged;
+        yr.fenced += summary.fenced;
+      }
+      for (const auto& [year, removed] : page.removed) backfill.YearOf(report, year).removed += removed;
+      finalize_s += page.finalize_s;
+      backfill.observer_.OnPage(range.first_year, range.last_year, page.fraction, page.pages, page.found);
+    }
+  }
+};
+
+Result<std::vector<core::Activity>> Backfill::ListPage(const BackfillOptions& options, const Range& range,
+                                                       BackfillReport& report) {
+  auto fetch_start = std::chrono::steady_clock::now();
+  int64_t sent_before = source_.RequestsSent();
+  ports::ListQuery q;
+  q.after_epoch_s = range.cp.cursor_after_epoch_s;
+  q.before_epoch_s = range.range_before;
+  q.page = 1;
+  q.per_page = options.per_page;
+  auto page = source_.ListActivities(q);
+  report.fetch_s += SecondsSince(fetch_start);
+  report.list_requests += source_.RequestsSent() - sent_before;  // retries included
+  if (page) ++report.pages;
+  return page;
+}
+
+// Counts the page's activities (and keeps a dry run's sample), advances the
+// checkpoint and says how far the range got.
+PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split& split, bool last_page,
+                            BackfillReport& report) {
   RangeCheckpoint& cp = range.cp;
+  cp.cursor_after_epoch_s = split.max_start;
+  ++cp.pages;
+  PageWork work;
+  work.by_year = std::move(split.by_year);
+  for (auto& [year, acts] : work.by_year) {
+    auto& yr = YearOf(report, year);
+    yr.found += static_cast<int64_t>(acts.size());
+    cp.found += static_cast<int64_t>(acts.size());
+    for (size_t i = 0; options.dry_run && i < acts.size() && yr.sample.size() < 10; ++i) yr.sample.push_back(acts[i]);
+  }
+  double span = static_cast<double>(range.effective_end - range.range_after);
+  double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range.range_after) / span : 1.0;
+  work.progress = PageProgress{std::clamp(last_page ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found};
+  return work;
+}
+
+// Readies a page for the writer: the store's work done here, the checkpoint,
+// and the years the listing has now passed (results come oldest first: once
+// the cursor passes a year's widened UTC end, nothing of that local year can
+// follow). Years before next_final are already queued; on resume, years
+// passed before the interruption are finalized again (harmless).
+void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page, int& next_final) {
+  const RangeCheckpoint& cp = range.cp;
+  for (const auto& [year, acts] : work.by_year) work.prepared[year] = store_->PrepareUpsert(acts);
+  while (next_final <= range.last_year &&
+         (last_page || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
+    work.finalize.push_back(next_final++);
+  work.key = range.key;
+  work.checkpoint = cp.Encode();
+  work.now_epoch_s = EpochOf(clock_);
+  work.fence_epoch_s = cp.fence_epoch_s;
+  work.run_id = cp.run_id;
+}
+
+Status Backfill::FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report) {
   std::optional<PageWriter> writer;
   if (!options.dry_run) {
     writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<int64_t> {
@@ -377,92 +463,42 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
       return *removed;
     });
   }
-  // Years before next_final are queued for finalizing (on resume, those the
-  // listing passed before the interruption are finalized again: harmless).
-  int next_final = range.first_year;
-  double finalize_s = 0;
-  // Written pages, in order: their counts and the progress they stand for.
-  auto drain = [&](std::vector<PageDone> pages) {
-    for (auto& page : pages) {
-      for (const auto& [year, summary] : page.by_year) {
-        auto& yr = YearOf(report, year);
-        yr.inserted += summary.inserted;
-        yr.updated += summary.updated;
-        yr.unchanged += summary.unchanged;
-        yr.fenced += summary.fenced;
-      }
-      for (const auto& [year, removed] : page.removed) YearOf(report, year).removed += removed;
-      finalize_s += page.finalize_s;
-      observer_.OnPage(range.first_year, range.last_year, page.fraction, page.pages, page.found);
-    }
-  };
+  Tally tally{*this, range, report};
   std::unordered_set<int64_t> seen_ids;
+  int next_final = range.first_year;
   Status status = Ok();
-  bool done = false;
-  while (!done) {
-    auto fetch_start = std::chrono::steady_clock::now();
-    int64_t sent_before = source_.RequestsSent();
-    ports::ListQuery q;
-    q.after_epoch_s = cp.cursor_after_epoch_s;
-    q.before_epoch_s = range.range_before;
-    q.page = 1;
-    q.per_page = options.per_page;
-    auto page = source_.ListActivities(q);
-    report.fetch_s += SecondsSince(fetch_start);
-    report.list_requests += source_.RequestsSent() - sent_before;  // retries included
+  for (bool last_page = false; !last_page;) {
+    auto page = ListPage(options, range, report);
     if (!page) {
       status = std::unexpected(page.error());
       break;
     }
-    ++report.pages;
-    done = static_cast<int>(page->size()) < options.per_page;
+    last_page = static_cast<int>(page->size()) < options.per_page;
     Split split = SplitByYear(*page, range, seen_ids, report);
-    if (!done && split.max_start <= cp.cursor_after_epoch_s) {
+    if (!last_page && split.max_start <= range.cp.cursor_after_epoch_s) {
       // A full page that does not move the cursor would loop forever.
       status = Fail(ErrorCode::kProtocol, "Strava returned a full page without newer activities; stopping");
       break;
     }
-    cp.cursor_after_epoch_s = split.max_start;
-    ++cp.pages;
-    PageWork work;
-    work.by_year = std::move(split.by_year);
-    for (auto& [year, acts] : work.by_year) {
-      auto& yr = YearOf(report, year);
-      yr.found += static_cast<int64_t>(acts.size());
-      cp.found += static_cast<int64_t>(acts.size());
-      for (size_t i = 0; options.dry_run && i < acts.size() && yr.sample.size() < 10; ++i) yr.sample.push_back(acts[i]);
-    }
-    double span = static_cast<double>(range.effective_end - range.range_after);
-    double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range.range_after) / span : 1.0;
-    work.progress = PageProgress{std::clamp(done ? 1.0 : fraction, 0.0, 1.0), cp.pages, cp.found};
+    PageWork work = MakeWork(options, range, split, last_page, report);
     if (!writer) {
-      drain({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found}});
+      tally.Add({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found}});
       continue;
     }
-    for (const auto& [year, acts] : work.by_year) work.prepared[year] = store_->PrepareUpsert(acts);
-    // Listed oldest first: once the cursor passes a year's widened UTC end,
-    // nothing of that local year can come later.
-    while (next_final <= range.last_year &&
-           (done || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
-      work.finalize.push_back(next_final++);
-    work.key = range.key;
-    work.checkpoint = cp.Encode();
-    work.now_epoch_s = EpochOf(clock_);
-    work.fence_epoch_s = cp.fence_epoch_s;
-    work.run_id = cp.run_id;
+    ReadyForWriter(work, range, last_page, next_final);
     if (auto s = writer->Push(std::move(work)); !s) {
       status = s;
       break;
     }
-    drain(writer->TakeDone());
+    tally.Add(writer->TakeDone());
   }
   if (writer) {
     // The pages already fetched are written even when the fetching stopped:
     // their checkpoint lets a re-run continue after them.
     Status closed = writer->Close();
-    drain(writer->TakeDone());
-    report.store_s += writer->busy_s() - finalize_s;
-    report.aggregate_s += finalize_s;
+    tally.Add(writer->TakeDone());
+    report.store_s += writer->busy_s() - tally.finalize_s;
+    report.aggregate_s += tally.finalize_s;
     if (!closed) return closed;  // a store failure outranks a fetch stop
   }
   return status;

@@ -50,6 +50,10 @@
 
 namespace dl::app {
 
+namespace backfill_internal {
+struct PageWork;  // one fetched page on its way to the writer (backfill.cc)
+}  // namespace backfill_internal
+
 // What backfill needs from Strava: the session (tokens, rate budget, retries)
 // implements it; tests may use a fake.
 class ActivitySource {
@@ -121,6 +125,13 @@ class Backfill {
   Status RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report);
   Status FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report);
   struct Split;
+  struct Tally;
+  // One list request at the range's cursor, timed and counted in the report.
+  Result<std::vector<core::Activity>> ListPage(const BackfillOptions& options, const Range& range,
+                                               BackfillReport& report);
+  backfill_internal::PageWork MakeWork(const BackfillOptions& options, Range& range, Split& split, bool last_page,
+                                       BackfillReport& report);
+  void ReadyForWriter(backfill_internal::PageWork& work, const Range& range, bool last_page, int& next_final);
   // The page's new activities of the range's years, by local year, and the
   // latest start_date seen (the next cursor).
   Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,
