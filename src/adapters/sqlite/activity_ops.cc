@@ -160,6 +160,12 @@ struct RowMeta {
   int64_t hash = 0;
 };
 
+RowMeta MetaOf(const core::SportCategories& categories, const Activity& a) {
+  RowMeta meta{categories.Categorize(a), std::nullopt, ContentHash(a)};
+  if (auto date = a.LocalDate()) meta.local_date = core::FormatDate(*date);
+  return meta;
+}
+
 // Inserts (row_id 0) or rewrites the row and its raw JSON.
 // `prepared`: the row's raw JSON encoded ahead (PrepareRows), or nullptr.
 Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const RowMeta& meta,
@@ -283,8 +289,8 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
   // Removed (e.g. a confirmed delete webhook) after this run started: the
   // caller's copy is older than that removal.
   if (!*state && prior.archived_since_fence) return Outcome::kFenced;
-  RowMeta meta{categories.Categorize(a), std::nullopt, prepared ? prepared->hash : ContentHash(a)};
-  if (auto date = a.LocalDate()) meta.local_date = core::FormatDate(*date);
+  const RowMeta meta = prepared ? RowMeta{prepared->category, prepared->local_date, prepared->hash}
+                                : MetaOf(categories, a);
   if (*state && (*state)->hash == meta.hash) {
     // Same data; a category that differs means the categories changed since
     // it was stored: fix it and its day so the aggregates follow.
@@ -390,13 +396,16 @@ Result<core::Activity> ReadFullRow(const Query& q, RawJsonCodec& codec) {
 
 }  // namespace
 
-std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, std::span<const core::Activity> activities) {
+std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, const core::SportCategories& categories,
+                                          std::span<const core::Activity> activities) {
   auto out = std::make_unique<PreparedRows>();
   out->rows.reserve(activities.size());
   for (const Activity& a : activities) {
     const EncodedRaw raw = codec.Encode(a.raw_json, a.map_summary_polyline);
     std::string bytes = raw.codec == RawCodec::kPlain ? std::string() : std::string(raw.bytes);
-    out->rows.push_back({a.id, a.raw_json.size(), ContentHash(a), raw.codec, std::move(bytes)});
+    RowMeta meta = MetaOf(categories, a);
+    out->rows.push_back({a.id, a.raw_json.size(), meta.hash, raw.codec, std::move(bytes), std::move(meta.category),
+                         std::move(meta.local_date)});
   }
   return out;
 }

@@ -5,15 +5,16 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "adapters/sqlite/raw_codec.h"
 #include "core/activity.h"
 #include "core/aggregates.h"
 #include "core/sports.h"
-#include "adapters/sqlite/raw_codec.h"
 #include "ports/store.h"
 
 namespace dl::adapters::sqlite {
@@ -21,7 +22,8 @@ namespace dl::adapters::sqlite {
 class Connection;
 
 // What SqliteStore::PrepareUpsert computes ahead, per activity, in the
-// batch's order: the content hash and the raw JSON as it will be stored.
+// batch's order: the content hash, the raw JSON as it will be stored, the
+// category and the local date.
 class PreparedRows final : public ports::PreparedUpsert {
  public:
   struct Row {
@@ -30,12 +32,16 @@ class PreparedRows final : public ports::PreparedUpsert {
     int64_t hash = 0;
     RawCodec codec = RawCodec::kPlain;
     std::string bytes;  // empty for kPlain: the activity's raw_json is stored as it is
+    std::string category;
+    std::optional<std::string> local_date;
   };
   std::vector<Row> rows;
 };
 
-// Hashes and encodes `activities` with `codec` (the calling thread's own).
-std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, std::span<const core::Activity> activities);
+// Hashes, categorises and encodes `activities` with `codec` (the calling
+// thread's own).
+std::unique_ptr<PreparedRows> PrepareRows(RawJsonCodec& codec, const core::SportCategories& categories,
+                                          std::span<const core::Activity> activities);
 
 // Local dates ('YYYY-MM-DD') whose daily totals must be recomputed, per athlete.
 using TouchedDays = std::map<int64_t, std::set<std::string>>;

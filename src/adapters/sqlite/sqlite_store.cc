@@ -204,7 +204,7 @@ std::unique_ptr<ports::PreparedUpsert> SqliteStore::PrepareUpsert(std::span<cons
     settings = {compact_raw_json_, zstd_level_};
     codec = std::make_unique<RawJsonCodec>(compact_raw_json_, zstd_level_);
   }
-  return PrepareRows(*codec, activities);
+  return PrepareRows(*codec, categories_, activities);
 }
 
 Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core::Activity> activities,
