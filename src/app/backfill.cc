@@ -144,13 +144,14 @@ class PageWriter {
       Status written = Write(work, done);
       lock.lock();
       busy_s_ += SecondsSince(t0);
+      // What was committed counts even when a later step of the page failed.
+      done_.push_back(std::move(done));
       if (!written) {
         error_ = written.error();
         queue_.clear();
         cv_.notify_all();
         return;
       }
-      done_.push_back(std::move(done));
     }
   }
 
@@ -440,9 +441,20 @@ PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split&
 // the cursor passes a year's widened UTC end, nothing of that local year can
 // follow). Years before next_final are already queued; on resume, years
 // passed before the interruption are finalized again (harmless).
-void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page, int& next_final) {
+void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page, int& next_final,
+                              BackfillReport& report) {
   const RangeCheckpoint& cp = range.cp;
   for (const auto& [year, acts] : work.by_year) work.prepared[year] = store_->PrepareUpsert(acts);
+  for (const auto& [year, acts] : work.by_year) {
+    // Only an activity outside the widest time-zone offsets can come after
+    // its year was reconciled: say so, so that the year is run again.
+    if (year >= next_final) continue;
+    YearOf(report, year).errors += static_cast<int64_t>(acts.size());
+    observer_.OnMessage(std::to_string(acts.size()) + " activities of " + std::to_string(year) +
+                        " were listed after " + std::to_string(year) +
+                        " was reconciled (a time-zone offset beyond -12/+14 h?); run the backfill for " +
+                        std::to_string(year) + " again");
+  }
   while (next_final <= range.last_year &&
          (last_page || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
     work.finalize.push_back(next_final++);
@@ -485,7 +497,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
       tally.Add({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found}});
       continue;
     }
-    ReadyForWriter(work, range, last_page, next_final);
+    ReadyForWriter(work, range, last_page, next_final, report);
     if (auto s = writer->Push(std::move(work)); !s) {
       status = s;
       break;

@@ -131,7 +131,8 @@ class Backfill {
                                                BackfillReport& report);
   backfill_internal::PageWork MakeWork(const BackfillOptions& options, Range& range, Split& split, bool last_page,
                                        BackfillReport& report);
-  void ReadyForWriter(backfill_internal::PageWork& work, const Range& range, bool last_page, int& next_final);
+  void ReadyForWriter(backfill_internal::PageWork& work, const Range& range, bool last_page, int& next_final,
+                      BackfillReport& report);
   // The page's new activities of the range's years, by local year, and the
   // latest start_date seen (the next cursor).
   Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,

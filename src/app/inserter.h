@@ -210,6 +210,10 @@ class Inserter {
   // after their lease).
   Result<int> RunOnce(const std::atomic<bool>* stop = nullptr);
 
+  // Whether the last batch found the rate budget spent (until a known time):
+  // events claimed now would only go back to wait. Same thread as RunOnce.
+  bool WaitingForBudget() const { return budget_free_at_ > NowS(); }
+
   // Thread-safe snapshot.
   InserterStats Stats() const;
 

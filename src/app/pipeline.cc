@@ -112,6 +112,13 @@ void Pipeline::InserterLoop(Inserter& inserter) {
       Pause(options_.error_pause);
       continue;
     }
+    if (*claimed > 0 && inserter.WaitingForBudget()) {
+      // The batch went back to wait for the rate budget: look again after
+      // idle_poll, not at every new event, so that a long backlog is not
+      // scanned by a claim per webhook (the queue's claims scan in order).
+      Pause(options_.idle_poll);
+      continue;
+    }
     if (*claimed > 0) {
       idle = std::chrono::milliseconds(2);  // more may be waiting (the inserter signalled its commits)
       continue;

@@ -258,10 +258,14 @@ Status StravaSession::Settle() {
   auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
     core::RollWindows(s, options_.windows, now);
     if (reserved_reads_ > 0 && s.window_start_epoch_s == reserved_window_ && s.day_start_epoch_s == reserved_day_) {
-      s.used_15min = std::max<int64_t>(0, s.used_15min - reserved_reads_);
-      s.used_daily = std::max<int64_t>(0, s.used_daily - reserved_reads_);
-      s.read_used_15min = std::max<int64_t>(0, s.read_used_15min - reserved_reads_);
-      s.read_used_daily = std::max<int64_t>(0, s.read_used_daily - reserved_reads_);
+      // A bucket marked spent (a 429 somewhere) stays spent.
+      auto give_back = [&](int64_t& used, int64_t limit) {
+        if (used < limit) used = std::max<int64_t>(0, used - reserved_reads_);
+      };
+      give_back(s.used_15min, s.limit_15min);
+      give_back(s.used_daily, s.limit_daily);
+      give_back(s.read_used_15min, s.read_limit_15min);
+      give_back(s.read_used_daily, s.read_limit_daily);
     }
     // Never below what Strava last said it counted.
     if (last_observed_) core::Observe(s, options_.windows, now, *last_observed_);
@@ -285,6 +289,7 @@ void StravaSession::RecordAnswer(const std::optional<ports::RateLimitHeaders>& r
                           rate->usage_daily,      rate->has_read,         rate->read_limit_15min,
                           rate->read_limit_daily, rate->read_usage_15min, rate->read_usage_daily};
     int64_t now = NowS();
+    u.seen_at_epoch_s = now;  // it may be merged later (reserve_ahead), maybe in a later window
     last_observed_ = u;
     if (options_.reserve_ahead > 1) {
       // Merged with the next reservation; reads reserved ahead that Strava's

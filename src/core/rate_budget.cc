@@ -64,15 +64,18 @@ BudgetDecision Reserve(RateBudgetState& s, const RateWindows& w, int64_t now_epo
 
 void Observe(RateBudgetState& s, const RateWindows& w, int64_t now_epoch_s, const ObservedUsage& u) {
   RollWindows(s, w, now_epoch_s);
+  const int64_t seen = u.seen_at_epoch_s > 0 ? u.seen_at_epoch_s : now_epoch_s;
+  const bool same_window = w.WindowStart(seen) == s.window_start_epoch_s;
+  const bool same_day = w.DayStart(seen) == s.day_start_epoch_s;
   if (u.limit_15min > 0) s.limit_15min = u.limit_15min;
   if (u.limit_daily > 0) s.limit_daily = u.limit_daily;
-  s.used_15min = std::max(s.used_15min, u.usage_15min);
-  s.used_daily = std::max(s.used_daily, u.usage_daily);
+  if (same_window) s.used_15min = std::max(s.used_15min, u.usage_15min);
+  if (same_day) s.used_daily = std::max(s.used_daily, u.usage_daily);
   if (u.has_read) {
     if (u.read_limit_15min > 0) s.read_limit_15min = u.read_limit_15min;
     if (u.read_limit_daily > 0) s.read_limit_daily = u.read_limit_daily;
-    s.read_used_15min = std::max(s.read_used_15min, u.read_usage_15min);
-    s.read_used_daily = std::max(s.read_used_daily, u.read_usage_daily);
+    if (same_window) s.read_used_15min = std::max(s.read_used_15min, u.read_usage_15min);
+    if (same_day) s.read_used_daily = std::max(s.read_used_daily, u.read_usage_daily);
   }
 }
 

@@ -46,10 +46,14 @@ BudgetDecision Reserve(RateBudgetState& s, const RateWindows& w, int64_t now_epo
 // Merges the headers of a response seen at `now`: limits are taken as given,
 // usage never goes down within a window (other processes may have counted
 // more than this response shows).
+// `seen_at_epoch_s` (0 = now): when the response arrived. Usage is merged only
+// into the window and day it counts in: headers seen before a window or day
+// ended say nothing about the next one (their limits still apply).
 struct ObservedUsage {
   int64_t limit_15min, limit_daily, usage_15min, usage_daily;
   bool has_read;
   int64_t read_limit_15min, read_limit_daily, read_usage_15min, read_usage_daily;
+  int64_t seen_at_epoch_s = 0;
 };
 void Observe(RateBudgetState& s, const RateWindows& w, int64_t now_epoch_s, const ObservedUsage& u);
 

@@ -56,7 +56,9 @@ struct UpsertOptions {
   // store may ignore this and recompute at once (PostgreSQL does).
   bool defer_daily = false;
   // From PrepareUpsert for exactly these activities (same order, unchanged
-  // since): the store uses it instead of redoing that work. nullptr = none.
+  // since: the caller's promise; a store may check only cheap signs of it,
+  // the SQLite store checks each row's id and raw JSON size): the store
+  // uses it instead of redoing that work. nullptr = none.
   const PreparedUpsert* prepared = nullptr;
 };
 

@@ -315,6 +315,22 @@ TEST_F(BackfillTest, AYearIsFinalizedOnceTheListingPassesItEvenIfTheRunStopsLate
   EXPECT_TRUE(output_.written.contains({2024, "cycling"}));
 }
 
+// An activity of a year that comes after the listing passed that year (only
+// possible with a UTC offset beyond -12/+14 h) is counted as an error, so
+// that the year is run again, instead of passing silently.
+TEST_F(BackfillTest, AnActivityListedAfterItsYearWasReconciledIsAnError) {
+  for (auto& a : RidesOf(2023, 150, 1)) source_.Put(a);
+  for (auto& a : RidesOf(2024, 300, 1001)) source_.Put(a);
+  // Local 31 December 2023, 20:00, at UTC-1104 h: 15 February 2024 in UTC,
+  // on the second page, after the first page's cursor passed 2023.
+  source_.Put(Ride(9999, "2023-12-31T20:00:00Z", -1104));
+  auto r = Run({2023, 2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->years.at(0).year, 2023);
+  EXPECT_EQ(r->years.at(0).errors, 1);
+  EXPECT_EQ(r->years.at(1).errors, 0);
+}
+
 TEST_F(BackfillTest, ReRunsAreUnchangedAndDeletionsOnStravaAreArchived) {
   for (auto& a : RidesOf(2024, 30, 1)) source_.Put(a);
   for (auto& a : RidesOf(2023, 5, 501)) source_.Put(a);

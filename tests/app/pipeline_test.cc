@@ -949,6 +949,31 @@ TEST_F(PipelineTest, WaitingEventsDrainWhenTheClockReachesTheWindow) {
   EXPECT_FALSE(pipeline->running());
 }
 
+// With the budget spent, new events do not each trigger a claim (each claim
+// would scan the whole waiting backlog): the inserter looks again after
+// idle_poll. Stop still ends the wait at once.
+TEST_F(PipelineTest, WhileTheBudgetIsSpentNewEventsWaitForIdlePollNotAClaimEach) {
+  api_.UpsertActivity(MakeActivity(5, kAthlete, "2023-06-01T08:00:00Z"));
+  api_.UpsertActivity(MakeActivity(6, kAthlete, "2023-06-01T09:00:00Z"));
+  SpendWindow();
+  auto pipeline = MakePipeline(1, std::chrono::milliseconds(5), std::chrono::hours(1));
+  WakingEventQueue intake_queue(queue_, [&] { pipeline->Wake(); });
+  pipeline->Start();
+  std::vector<core::WebhookEvent> first{Event("create", 5, kNow)};
+  ASSERT_TRUE(intake_queue.EnqueueBatch(first, kNow));
+  ASSERT_TRUE(Eventually([&] { return pipeline->Stats().inserter.rate_limited == 1; }));
+  std::vector<core::WebhookEvent> second{Event("create", 6, kNow + 1)};
+  ASSERT_TRUE(intake_queue.EnqueueBatch(second, kNow));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a claim would take microseconds
+  auto pending = queue_.ListEvents(false, 10).value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending.at(1).attempts, 0) << "the second event was not claimed on its wake-up";
+  EXPECT_EQ(pipeline->Stats().inserter.rate_limited, 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  pipeline->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST_F(PipelineTest, StopIsGracefulAndTheLastChangesReachTheFiles) {
   api_.UpsertActivity(MakeActivity(6, kAthlete, "2023-06-01T08:00:00Z", 12'000));
   // The aggregator would next run in an hour: only its last pass at Stop()

@@ -535,6 +535,53 @@ TEST_F(SessionTest, ReservationsEndWithTheirWindow) {
   EXPECT_EQ(budget_.state().read_used_daily, 20);
 }
 
+// Headers seen in one window (or day) are not merged into the next one,
+// even when the merge waits for the next reservation (found in review: the
+// old usage was counted again in the new window, or day).
+TEST_F(SessionTest, HeadersOfAPastWindowOrDayAreNotCountedInTheNextOne) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 90, 995, 100, 1000, 90, 995, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  api_.SetRateHeaders(std::nullopt);
+  clock_.SetEpochS(kNextWindow + 5);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_LE(budget_.state().read_used_15min, 10) << "the past window's 90 stay in the past window";
+  EXPECT_GE(budget_.state().read_used_daily, 995) << "same day: Strava's daily count stands";
+
+  clock_.SetEpochS(kMidnight + 5);
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 9, 999, 100, 1000, 9, 999, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  api_.SetRateHeaders(std::nullopt);
+  clock_.SetEpochS(kMidnight + 86400 + 5);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_LE(budget_.state().read_used_daily, 10) << "yesterday's 999 are not today's";
+}
+
+TEST_F(SessionTest, SettleAfterTheWindowEndedLeavesTheNewWindowAlone) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  api_.SetRateHeaders(ports::RateLimitHeaders{200, 2000, 95, 95, 100, 1000, 95, 95, true});
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  clock_.SetEpochS(kNextWindow + 5);
+  ASSERT_TRUE(s.Settle());
+  EXPECT_EQ(budget_.state().read_used_15min, 0);
+  EXPECT_EQ(budget_.state().used_15min, 0);
+}
+
+TEST_F(SessionTest, SettleNeverReopensABucketA429MarkedSpent) {
+  FreshToken();
+  StravaSession& bulk = Make(Ahead(Options(), 10));
+  ASSERT_TRUE(bulk.ListActivities(ports::ListQuery{}));  // 10 reserved, 1 used
+  // Another process meets a 429: the window is marked spent for everyone.
+  core::RateBudgetState spent = budget_.state();
+  core::MarkExhausted(spent, core::RateWindows{}, kNow, false);
+  budget_.set_state(spent);
+  ASSERT_TRUE(bulk.Settle());
+  EXPECT_EQ(budget_.state().read_used_15min, budget_.state().read_limit_15min);
+  EXPECT_EQ(budget_.state().used_15min, budget_.state().limit_15min);
+}
+
 TEST_F(SessionTest, TwoSessionsShareOneBudget) {
   FreshToken();
   core::RateBudgetState s;

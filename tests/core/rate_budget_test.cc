@@ -64,6 +64,23 @@ TEST(RateBudgetTest, ObservedUsageNeverLowersCountsWithinAWindow) {
   EXPECT_EQ(s.used_daily, 70);
 }
 
+TEST(RateBudgetTest, UsageSeenInAnEarlierWindowOrDayIsNotMergedIntoTheCurrentOne) {
+  const int64_t seen = kMidnight + 100;  // in the first window of the day
+  auto s = Fresh(seen);
+  // Merged 15 minutes later: the window rolled, the day did not.
+  Observe(s, {}, seen + 900, ObservedUsage{600, 30000, 50, 70, true, 100, 1000, 40, 60, seen});
+  EXPECT_EQ(s.used_15min, 0);
+  EXPECT_EQ(s.read_used_15min, 0);
+  EXPECT_EQ(s.used_daily, 70);
+  EXPECT_EQ(s.read_used_daily, 60);
+  EXPECT_EQ(s.limit_15min, 600) << "limits still apply";
+  // Merged the next day: neither counts.
+  auto t = Fresh(seen);
+  Observe(t, {}, seen + 86400, ObservedUsage{600, 30000, 50, 70, true, 100, 1000, 40, 60, seen});
+  EXPECT_EQ(t.used_daily, 0);
+  EXPECT_EQ(t.read_used_daily, 0);
+}
+
 TEST(RateBudgetTest, MarkExhaustedBlocksUntilTheBucketFrees) {
   int64_t now = kMidnight + 100;
   auto s = Fresh(now);

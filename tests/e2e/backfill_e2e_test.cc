@@ -199,7 +199,10 @@ TEST_F(BackfillE2E, RawJsonIsKeptByteForByteCompactByDefaultOrAsText) {
     const json& polyline = received.at("map").at("summary_polyline");
     if (polyline.is_string() && !polyline.get<std::string>().empty()) ++polylines;
   }
-  EXPECT_GT(polylines, 50u) << "the polyline cut was exercised";
+  EXPECT_GT(polylines, 50u);
+  // A codec-3 row starts with the cut's offset + 1 (0: nothing cut).
+  auto cut = SqliteQuery(db(), "SELECT count(*) FROM activity_raw WHERE hex(substr(raw, 1, 1)) != '00'");
+  EXPECT_EQ(std::stoul(cut.at(0).at(0)), polylines) << "every polyline was cut out of its JSON";
 }
 
 TEST_F(BackfillE2E, ReRunIsUnchangedAndDeletionsOnStravaAreArchived) {

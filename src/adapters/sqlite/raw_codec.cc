@@ -127,13 +127,19 @@ EncodedRaw RawJsonCodec::Encode(std::string_view json, const std::optional<std::
     elided_.append(json.substr(cut_end));
     rest = elided_;
   }
-  if (!contexts_->cdict) contexts_->cdict = ZSTD_createCDict(RawDictionaryV1().data(), RawDictionaryV1().size(), level_);
+  if (!contexts_->cdict) {
+    contexts_->cdict = ZSTD_createCDict(RawDictionaryV1().data(), RawDictionaryV1().size(), level_);
+    ZSTD_CCtx_refCDict(contexts_->compress, contexts_->cdict);
+    // A 4-byte checksum per frame: a damaged row is an error, never a
+    // different JSON (frames written without one still decode).
+    ZSTD_CCtx_setParameter(contexts_->compress, ZSTD_c_checksumFlag, 1);
+  }
   buffer_.clear();
   PutVarint(buffer_, cut == std::string_view::npos ? 0 : cut + 1);
   const size_t header = buffer_.size();
   buffer_.resize(header + ZSTD_compressBound(rest.size()));
-  const size_t n = ZSTD_compress_usingCDict(contexts_->compress, buffer_.data() + header, buffer_.size() - header,
-                                            rest.data(), rest.size(), contexts_->cdict);
+  const size_t n = ZSTD_compress2(contexts_->compress, buffer_.data() + header, buffer_.size() - header,
+                                  rest.data(), rest.size());
   if (ZSTD_isError(n)) return {RawCodec::kPlain, json};
   buffer_.resize(header + n);
   return {RawCodec::kCompact, buffer_};
@@ -164,9 +170,13 @@ Result<std::string> RawJsonCodec::Decode(RawCodec codec, std::string_view bytes,
   if (ZSTD_isError(n) || n != out.size())
     return std::unexpected(Corrupt(ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
   if (*cut_plus_one == 0) return out;
-  if (*cut_plus_one - 1 > out.size() || !polyline || polyline->empty())
-    return std::unexpected(Corrupt("the cut-out polyline cannot be put back"));
-  out.insert(static_cast<size_t>(*cut_plus_one - 1), EscapeJsonString(*polyline));
+  // The cut is always right after the key's opening quote, before the closing one.
+  const uint64_t at = *cut_plus_one - 1;
+  if (at < kPolylineKey.size() || at >= out.size() || out[at] != '"' ||
+      std::string_view(out).substr(at - kPolylineKey.size(), kPolylineKey.size()) != kPolylineKey)
+    return std::unexpected(Corrupt("bad polyline offset"));
+  if (!polyline || polyline->empty()) return std::unexpected(Corrupt("the cut-out polyline cannot be put back"));
+  out.insert(static_cast<size_t>(at), EscapeJsonString(*polyline));
   return out;
 }
 

@@ -355,8 +355,8 @@ DROP INDEX IF EXISTS activities_by_seen_run;
 //    one before; when the current one is the retention old, the old one is
 //    dropped and the current one renamed (RotateDedupKeysIfDue). The first
 //    generation starts at the oldest key v3 kept (or at the first check of
-//    the store's clock when there is none). Like v3, safe to run again on a
-//    database that has its tables (IF [NOT] EXISTS).
+//    the store's clock when there is none). Runs once, in the migration's
+//    transaction, like every version.
 constexpr const char* kV4 = R"sql(
 CREATE TABLE event_queue_v4 (
   seq INTEGER PRIMARY KEY,
