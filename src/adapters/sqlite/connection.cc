@@ -208,6 +208,12 @@ Result<Transaction> Connection::Begin(Durability durability) {
   return Transaction(this);
 }
 
+int Connection::PokeEveryFrames() const {
+  // Durable (FULL) commits: the intake's small fsynced commits; NORMAL: bulk
+  // writes (backfill), where a checkpointer kept busy lets the WAL restart.
+  return durability_ == Durability::kFull ? background_frames_ : 1;
+}
+
 void Connection::UseCheckpointer(BackgroundCheckpointer* checkpointer, int background_frames, int foreground_frames) {
   checkpointer_ = checkpointer;
   poked_at_frames_ = 0;
@@ -227,7 +233,7 @@ int Connection::OnWalCommit(void* self, sqlite3* db, const char* name, int frame
   if (frames < c->poked_at_frames_) c->poked_at_frames_ = 0;  // the WAL restarted
   if (frames >= c->foreground_frames_) {
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (frames >= c->background_frames_ && frames - c->poked_at_frames_ >= c->background_frames_) {
+  } else if (frames >= c->background_frames_ && frames - c->poked_at_frames_ >= c->PokeEveryFrames()) {
     c->poked_at_frames_ = frames;
     c->checkpointer_->Poke();
   }
