@@ -24,6 +24,8 @@
 namespace dl::testing {
 namespace {
 
+using adapters::pubsub::testing::SharedEmulator;
+
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -31,18 +33,6 @@ constexpr const char* kClientId = "12345";
 constexpr const char* kSecret = "pubsub-e2e-client-secret";
 constexpr const char* kRefresh = "pubsub-e2e-refresh-token";
 constexpr int64_t kSubscription = 120475;  // strava-sim's first subscription id
-
-adapters::pubsub::testing::Emulator& SharedEmulator() {
-  static adapters::pubsub::testing::Emulator emulator;
-  return emulator;
-}
-
-class StopEmulator : public ::testing::Environment {
- public:
-  void TearDown() override { SharedEmulator().Stop(); }
-};
-[[maybe_unused]] ::testing::Environment* const kStopEmulator =
-    ::testing::AddGlobalTestEnvironment(new StopEmulator);
 
 // HOST:PORT of the emulator ("" before it started).
 std::string EmulatorHost() {

@@ -1,6 +1,7 @@
 #include "emulator.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -123,6 +125,25 @@ void Emulator::Stop() {
     if (!log_path_.empty()) unlink(log_path_.c_str());
   }
   endpoint_.clear();
+}
+
+Emulator& SharedEmulator() {
+  static Emulator emulator;
+  return emulator;
+}
+
+namespace {
+class StopSharedEmulator : public ::testing::Environment {
+ public:
+  void TearDown() override { SharedEmulator().Stop(); }
+};
+[[maybe_unused]] ::testing::Environment* const kStopSharedEmulator =
+    ::testing::AddGlobalTestEnvironment(new StopSharedEmulator);
+}  // namespace
+
+std::string UniqueId(const std::string& stem) {
+  static std::atomic<int> counter{0};
+  return stem + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
 
 }  // namespace dl::adapters::pubsub::testing

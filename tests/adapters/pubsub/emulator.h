@@ -29,4 +29,12 @@ class Emulator {
   std::string log_path_;
 };
 
+// The one emulator of this test process: started by the first test that
+// needs it (Start() is idempotent), stopped once after the last test.
+Emulator& SharedEmulator();
+
+// A topic or subscription name unique per process and call, so that tests
+// sharing an emulator (or a long-lived one, PUBSUB_EMULATOR_HOST) never collide.
+std::string UniqueId(const std::string& stem);
+
 }  // namespace dl::adapters::pubsub::testing

@@ -18,24 +18,8 @@
 namespace dl::adapters::pubsub {
 namespace {
 
-testing::Emulator& SharedEmulator() {
-  static testing::Emulator emulator;
-  return emulator;
-}
-
-class StopEmulator : public ::testing::Environment {
- public:
-  void TearDown() override { SharedEmulator().Stop(); }
-};
-[[maybe_unused]] ::testing::Environment* const kStopEmulator =
-    ::testing::AddGlobalTestEnvironment(new StopEmulator);
-
-// Unique per process and call, so reruns against a long-lived emulator
-// (PUBSUB_EMULATOR_HOST) never collide.
-std::string UniqueId(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  return stem + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
+using testing::SharedEmulator;
+using testing::UniqueId;
 
 class PubSubEmulator : public ::testing::Test {
  protected:

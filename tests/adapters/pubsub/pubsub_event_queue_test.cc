@@ -1,7 +1,5 @@
-// PubSubEventQueue against the real Pub/Sub emulator. Listed before
-// pubsub_client_test.cc in CMake so these run first: the emulator started
-// here is exported through PUBSUB_EMULATOR_HOST, and the client tests'
-// emulator then reuses it (one emulator start per executable).
+// PubSubEventQueue against the real Pub/Sub emulator (testing::SharedEmulator:
+// one emulator start per test executable, whichever test comes first).
 #include "adapters/pubsub/pubsub_event_queue.h"
 
 #include <gtest/gtest.h>
@@ -24,22 +22,8 @@
 namespace dl::adapters::pubsub {
 namespace {
 
-testing::Emulator& QueueEmulator() {
-  static testing::Emulator emulator;
-  return emulator;
-}
-
-class StopQueueEmulator : public ::testing::Environment {
- public:
-  void TearDown() override { QueueEmulator().Stop(); }
-};
-[[maybe_unused]] ::testing::Environment* const kStopQueueEmulator =
-    ::testing::AddGlobalTestEnvironment(new StopQueueEmulator);
-
-std::string UniqueId(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  return stem + "-q" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
+using testing::SharedEmulator;
+using testing::UniqueId;
 
 class FixedClock : public ports::Clock {
  public:
@@ -85,17 +69,11 @@ class TempStore {
 
 class PubSubEmulatorQueue : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    start_error_ = QueueEmulator().Start();
-    if (start_error_.empty()) {
-      // "http://HOST:PORT" -> HOST:PORT for the other tests of this executable.
-      setenv("PUBSUB_EMULATOR_HOST", QueueEmulator().endpoint().substr(7).c_str(), 0);
-    }
-  }
+  static void SetUpTestSuite() { start_error_ = SharedEmulator().Start(); }
 
   void SetUp() override {
     ASSERT_EQ(start_error_, "") << "Pub/Sub emulator unavailable: " << start_error_;
-    client_.emplace(PubSubOptions{.project_id = "dl-test", .endpoint = QueueEmulator().endpoint()});
+    client_.emplace(PubSubOptions{.project_id = "dl-test", .endpoint = SharedEmulator().endpoint()});
     options_.topic = UniqueId("events");
     options_.subscription = UniqueId("inserter");
     options_.dead_letter_topic = UniqueId("dead");
@@ -246,7 +224,7 @@ TEST_F(PubSubEmulatorQueue, TwoDispatchersOverOneStorePublishAnEventOnce) {
   ASSERT_TRUE(client_->CreateSubscription(options_.topic, raw_sub, {.ack_deadline_s = 600}));
   TempStore store;
   ASSERT_NE(store.get(), nullptr);
-  PubSubClient other_client(PubSubOptions{.project_id = "dl-test", .endpoint = QueueEmulator().endpoint()});
+  PubSubClient other_client(PubSubOptions{.project_id = "dl-test", .endpoint = SharedEmulator().endpoint()});
   PubSubEventQueueOptions shared = options_;
   shared.dedup = store.get();
   PubSubEventQueue first(*client_, clock_, shared);

@@ -1,7 +1,6 @@
-// The rest of the Pub/Sub transport against the real emulator: the
-// inserters -> aggregators signal and the dead letters of `events`. Listed
-// after pubsub_event_queue_test.cc: it reuses that emulator through
-// PUBSUB_EMULATOR_HOST (or starts its own when run alone).
+// The rest of the Pub/Sub transport against the real emulator (the shared
+// one of this executable): the inserters -> aggregators signal and the dead
+// letters of `events`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -23,24 +22,10 @@
 namespace dl::adapters::pubsub {
 namespace {
 
+using testing::SharedEmulator;
+using testing::UniqueId;
+
 using namespace std::chrono_literals;
-
-testing::Emulator& FlowEmulator() {
-  static testing::Emulator emulator;
-  return emulator;
-}
-
-class StopFlowEmulator : public ::testing::Environment {
- public:
-  void TearDown() override { FlowEmulator().Stop(); }
-};
-[[maybe_unused]] ::testing::Environment* const kStopFlowEmulator =
-    ::testing::AddGlobalTestEnvironment(new StopFlowEmulator);
-
-std::string UniqueId(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  return stem + "-f" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
 
 core::WebhookEvent Event(int64_t owner, int64_t object, std::string aspect = "create") {
   core::WebhookEvent e;
@@ -61,10 +46,10 @@ class FixedClock : public ports::Clock {
 
 class PubSubEmulatorFlow : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { start_error_ = FlowEmulator().Start(); }
+  static void SetUpTestSuite() { start_error_ = SharedEmulator().Start(); }
   void SetUp() override {
     ASSERT_EQ(start_error_, "") << "Pub/Sub emulator unavailable: " << start_error_;
-    client_.emplace(PubSubOptions{.project_id = "dl-test", .endpoint = FlowEmulator().endpoint()});
+    client_.emplace(PubSubOptions{.project_id = "dl-test", .endpoint = SharedEmulator().endpoint()});
   }
 
   // Pulls `sub` until something arrives or 20 s passed.
