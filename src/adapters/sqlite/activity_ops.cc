@@ -239,13 +239,10 @@ Result<std::vector<Prior>> LoadPriors(Connection& c, std::span<const core::Activ
     if (!q) return std::unexpected(q.error());
     q->Bind(1, athlete_id);
     q->Bind(2, json);
-    for (;;) {
-      auto row = q->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    DL_SQLITE_TRY(q->ForEachRow([&] {
       priors[index.at(q->Int64(6))].state = ReadState(*q);
       ++found;
-    }
+    }));
   }
   if (fence_epoch_s <= 0 || found == batch.size()) return priors;
   auto q = c.Prepare(kArchivedSinceAny);
@@ -253,12 +250,9 @@ Result<std::vector<Prior>> LoadPriors(Connection& c, std::span<const core::Activ
   q->Bind(1, athlete_id);
   q->Bind(2, json);
   q->Bind(3, fence_epoch_s);
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     priors[index.at(q->Int64(0))].archived_since_fence = true;
-  }
+  }));
   return priors;
 }
 
@@ -372,12 +366,9 @@ Status RecomputeAthleteDays(Connection& c, const core::SportCategories& categori
     if (!q) return std::unexpected(q.error());
     q->Bind(1, athlete_id);
     q->Bind(2, json);
-    for (;;) {
-      auto row = q->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    DL_SQLITE_TRY(q->ForEachRow([&] {
       activities.push_back(ReadSummaryFields(*q));
-    }
+    }));
   }
   return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
 }
@@ -518,12 +509,9 @@ Result<std::vector<int>> StaleYears(Connection& c, int64_t athlete_id) {
   if (!q) return std::unexpected(q.error());
   q->Bind(1, athlete_id);
   std::vector<int> years;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     years.push_back(static_cast<int>(q->Int64(0)));
-  }
+  }));
   return years;
 }
 
@@ -536,14 +524,11 @@ Status RebuildYearRows(Connection& c, const core::SportCategories& categories, i
     q->Bind(1, athlete_id);
     q->Bind(2, FirstDay(year));
     q->Bind(3, LastDay(year));
-    for (;;) {
-      auto row = q->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    DL_SQLITE_TRY(q->ForEachRow([&] {
       activities.push_back(ReadSummaryFields(*q));
       std::string category = categories.Categorize(activities.back());
       if (category != q->View(7)) recategorised.emplace_back(activities.back().id, std::move(category));
-    }
+    }));
   }
   for (const auto& [id, category] : recategorised) {
     auto q = c.Prepare(kSetCategory);
@@ -580,14 +565,12 @@ Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& 
   q->Bind(2, first_date);
   q->Bind(3, last_date);
   std::vector<Activity> out;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&]() -> Status {
     auto a = ReadFullRow(*q, codec);
     if (!a) return std::unexpected(a.error());
     out.push_back(std::move(*a));
-  }
+    return Ok();
+  }));
   return out;
 }
 
@@ -613,10 +596,7 @@ Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_
   q->Bind(3, LastDay(year));
   q->Bind(4, category);
   std::vector<core::DailyTotals> out;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&]() -> Status {
     auto date = core::ParseDate(q->View(0));
     if (!date) return Fail(ErrorCode::kIo, "sqlite " + c.path() + ": bad local_date in daily_totals");
     core::DailyTotals d;
@@ -628,7 +608,8 @@ Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_
     d.count = q->Int64(5);
     d.activity_ids = ParseIds(q->View(6));
     out.push_back(std::move(d));
-  }
+    return Ok();
+  }));
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -70,6 +71,21 @@ class Query {
 
   // true: a row is available; false: done. Errors carry the SQLite message.
   Result<bool> Step();
+  // Steps through every row, calling `on_row()` with this query on it. A
+  // callback returning Status stops at its first error, which is returned.
+  template <class F>
+  Status ForEachRow(F&& on_row) {
+    for (;;) {
+      auto row = Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return Ok();
+      if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+        on_row();
+      } else if (Status s = on_row(); !s) {
+        return s;
+      }
+    }
+  }
   // Steps a statement that returns no rows.
   Status Run();
 

@@ -132,12 +132,9 @@ ports::QueuedEvent ReadQueued(const Query& q) {
 
 Result<std::vector<ports::QueuedEvent>> ReadAllQueued(Query& q) {
   std::vector<ports::QueuedEvent> out;
-  for (;;) {
-    auto row = q.Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q.ForEachRow([&] {
     out.push_back(ReadQueued(q));
-  }
+  }));
   return out;
 }
 
@@ -368,12 +365,9 @@ Status MarkAthleteYearsDirty(Connection& c, int64_t athlete_id) {
     auto q = c.Prepare(kAthleteYears);
     if (!q) return std::unexpected(q.error());
     q->Bind(1, athlete_id);
-    for (;;) {
-      auto row = q->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    DL_SQLITE_TRY(q->ForEachRow([&] {
       years.insert(static_cast<int>(q->Int64(0)));
-    }
+    }));
   }
   return MarkDirtyYears(c, athlete_id, years);
 }
@@ -385,12 +379,9 @@ Result<std::vector<ports::DirtyYear>> ClaimDirty(Connection& c, int max, int64_t
   q->Bind(2, lease_s);
   q->Bind(3, static_cast<int64_t>(std::max(max, 0)));
   std::vector<ports::DirtyYear> out;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     out.push_back(ports::DirtyYear{q->Int64(0), static_cast<int>(q->Int64(1)), q->Int64(2)});
-  }
+  }));
   std::ranges::sort(out, [](const auto& a, const auto& b) {
     return std::pair(a.athlete_id, a.year) < std::pair(b.athlete_id, b.year);
   });

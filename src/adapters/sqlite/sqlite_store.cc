@@ -250,12 +250,9 @@ Result<std::vector<int64_t>> SqliteStore::UnseenInLocalYear(int64_t athlete_id, 
   q->Bind(3, LastDay(year));
   q->Bind(4, run_id);
   std::vector<int64_t> ids;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     ids.push_back(q->Int64(0));
-  }
+  }));
   return ids;
 }
 
@@ -329,12 +326,9 @@ Result<std::vector<std::pair<int, std::string>>> SqliteStore::YearsWithData(int6
   if (!q) return std::unexpected(q.error());
   q->Bind(1, athlete_id);
   std::vector<std::pair<int, std::string>> out;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     out.emplace_back(static_cast<int>(q->Int64(0)), q->Text(1));
-  }
+  }));
   return out;
 }
 
@@ -401,12 +395,9 @@ Result<std::vector<int64_t>> SqliteStore::AthletesWithTokens() {
   auto q = connection_->Prepare(kTokenAthletes);
   if (!q) return std::unexpected(q.error());
   std::vector<int64_t> ids;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     ids.push_back(q->Int64(0));
-  }
+  }));
   return ids;
 }
 
@@ -500,12 +491,9 @@ Result<std::optional<std::vector<ports::Goal>>> SqliteStore::LoadGoals(int64_t a
   q->Bind(2, year);
   q->Bind(3, category);
   std::vector<ports::Goal> goals;
-  for (;;) {
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+  DL_SQLITE_TRY(q->ForEachRow([&] {
     goals.push_back(ports::Goal{q->Double(0), q->Text(1), q->Text(2)});
-  }
+  }));
   return std::optional(std::move(goals));
 }
 
