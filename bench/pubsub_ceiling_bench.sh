@@ -17,30 +17,14 @@ work="$(mktemp -d /tmp/dl-psceil.XXXXXX)"
 emu_pgid=""
 cleanup() {
   set +e
-  # The emulator is gcloud (python) + java in their own process group.
-  [ -n "$emu_pgid" ] && { kill -- "-$emu_pgid" 2>/dev/null; sleep 1; kill -9 -- "-$emu_pgid" 2>/dev/null; }
+  stop_emulator
   wait 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-# Polls a readiness condition (a command) with a deadline in seconds.
-wait_until() {
-  local deadline=$(($(date +%s) + $1)); shift
-  until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 0.05
-  done
-}
-if [ -z "${PUBSUB_EMULATOR_HOST:-}" ]; then
-  emu_port=$(free_port)
-  set -m  # job control: the emulator gets a process group of its own (pgid = its pid)
-  gcloud beta emulators pubsub start --host-port="127.0.0.1:$emu_port" --project=dl-bench \
-    >"$work/emulator.log" 2>&1 &
-  emu_pgid=$!
-  set +m
-  export PUBSUB_EMULATOR_HOST="127.0.0.1:$emu_port"
-  wait_until 120 curl -s -o /dev/null "http://$PUBSUB_EMULATOR_HOST/"
+source "$here/bench/lib.sh"
+start_emulator dl-bench
+if [ -n "$emu_pgid" ]; then
   # The java process of that group serves the requests.
   java_pid=$(ps -eo pid=,pgid=,comm= | awk -v g="$emu_pgid" '$2 == g && $3 == "java" {print $1; exit}' || true)
   if [ -n "$java_pid" ]; then export PUBSUB_EMULATOR_PID="$java_pid"; fi

@@ -25,22 +25,13 @@ pg_stop() { :; }
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  # The emulator is gcloud (python) + java in their own process group.
-  [ -n "$emu_pgid" ] && { kill -- "-$emu_pgid" 2>/dev/null; sleep 1; kill -9 -- "-$emu_pgid" 2>/dev/null; }
+  stop_emulator
   wait 2>/dev/null
   pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-# Polls a readiness condition (a command) with a deadline in seconds.
-wait_until() {
-  local deadline=$(($(date +%s) + $1)); shift
-  until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 0.05
-  done
-}
+source "$here/bench/lib.sh"
 listening() { grep -q '^listening on ' "$1" 2>/dev/null; }
 url_of() { sed -n 's/^listening on //p' "$1"; }
 
@@ -70,16 +61,7 @@ fi
 pg_url() { echo "${pg_admin%/*}/$1"; }
 
 # ---- Pub/Sub emulator ----
-if [ -z "${PUBSUB_EMULATOR_HOST:-}" ]; then
-  emu_port=$(free_port)
-  set -m  # job control: the emulator gets a process group of its own (pgid = its pid)
-  gcloud beta emulators pubsub start --host-port="127.0.0.1:$emu_port" --project=dl-bench \
-    >"$work/emulator.log" 2>&1 &
-  emu_pgid=$!
-  set +m
-  export PUBSUB_EMULATOR_HOST="127.0.0.1:$emu_port"
-  wait_until 120 curl -s -o /dev/null "http://$PUBSUB_EMULATOR_HOST/"
-fi
+start_emulator dl-bench
 
 # ---- strava-sim and the activities to replay ----
 "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r --generate 5 \

@@ -1,0 +1,33 @@
+# Shared helpers of the bench scripts: `source "$here/bench/lib.sh"` after
+# setting `work` (a temporary folder) and `emu_pgid=""`.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# Polls a readiness condition (a command) with a deadline in seconds.
+wait_until() {
+  local deadline=$(($(date +%s) + $1)); shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+# Starts the Pub/Sub emulator unless PUBSUB_EMULATOR_HOST names a running
+# one, and exports PUBSUB_EMULATOR_HOST. Sets emu_pgid (stop it with
+# stop_emulator): gcloud (python) + java run in a process group of their own.
+start_emulator() {  # project
+  [ -n "${PUBSUB_EMULATOR_HOST:-}" ] && return 0
+  local port
+  port=$(free_port)
+  set -m  # job control: the emulator gets a process group of its own (pgid = its pid)
+  gcloud beta emulators pubsub start --host-port="127.0.0.1:$port" --project="$1" >"$work/emulator.log" 2>&1 &
+  emu_pgid=$!
+  set +m
+  export PUBSUB_EMULATOR_HOST="127.0.0.1:$port"
+  wait_until 120 curl -s -o /dev/null "http://$PUBSUB_EMULATOR_HOST/"
+}
+
+stop_emulator() {
+  [ -n "${emu_pgid:-}" ] && { kill -- "-$emu_pgid" 2>/dev/null; sleep 1; kill -9 -- "-$emu_pgid" 2>/dev/null; }
+  return 0
+}
