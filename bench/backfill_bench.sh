@@ -55,7 +55,10 @@ ingest_run() {  # one backfill of the 20,000-activity athlete; prints one JSON l
   start_sim --generate 7 --years 2022-2025 --per-year 5000 --rate-limit 100000,1000000 --read-rate-limit 100000,1000000
   local sim_cpu0 sim_cpu1 out
   sim_cpu0=$(awk '{print $14 + $15}' "/proc/$sim_pid/stat")
+  local t0 t1
+  t0=$EPOCHREALTIME
   out=$(RUNNER="/usr/bin/time -f TIME_%e_%U_%S" backfill 2022 2023 2024 2025 2>&1)
+  t1=$EPOCHREALTIME
   sim_cpu1=$(awk '{print $14 + $15}' "/proc/$sim_pid/stat")
   stop_sim
   echo "$out" | python3 -c "
@@ -64,9 +67,9 @@ lines=sys.stdin.read().splitlines()
 t=[l for l in lines if l.startswith('TIME_')][-1].split('_')
 d=json.loads([l for l in lines if l.startswith('{')][-1])
 tick=os.sysconf('SC_CLK_TCK')
-print(json.dumps(dict(n=sum(y['found'] for y in d['years']), wall=float(t[1]), user=float(t[2]), sys=float(t[3]),
+print(json.dumps(dict(n=sum(y['found'] for y in d['years']), wall=float(sys.argv[4])-float(sys.argv[3]), user=float(t[2]), sys=float(t[3]),
   sim_cpu=(int(sys.argv[1])-int(sys.argv[2]))/tick, fetch=d['fetch_s'], store=d['store_s'], agg=d['aggregate_s'])))
-" "$sim_cpu1" "$sim_cpu0"
+" "$sim_cpu1" "$sim_cpu0" "$t0" "$t1"
 }
 
 if want ingest; then
