@@ -1,5 +1,6 @@
 #include "adapters/sqlite/connection.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -256,7 +257,10 @@ Result<std::unique_ptr<BackgroundCheckpointer>> BackgroundCheckpointer::Start(co
   // Its own commits (none) must not checkpoint; it checkpoints when poked.
   sqlite3_wal_autocheckpoint((*connection)->handle(), 0);
   std::unique_ptr<BackgroundCheckpointer> checkpointer(new BackgroundCheckpointer(std::move(*connection)));
-  checkpointer->state_->thread = std::thread([raw = checkpointer.get()] { raw->Loop(); });
+  checkpointer->state_->thread = std::thread([raw = checkpointer.get()] {
+    pthread_setname_np(pthread_self(), "dl-checkpoint");  // in top, perf and gdb
+    raw->Loop();
+  });
   return checkpointer;
 }
 
