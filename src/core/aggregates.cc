@@ -9,28 +9,45 @@ namespace dl::core {
 double MmToMiles(int64_t mm) { return static_cast<double>(mm) / 1e6 * kMilesPerKm; }
 double MmToKm(int64_t mm) { return static_cast<double>(mm) / 1e6; }
 
-std::vector<DailyTotals> SummarizeDays(std::span<const Activity> activities, const SportCategories& categories) {
-  std::map<std::pair<std::chrono::sys_days, std::string>, DailyTotals> by_key;
-  for (const auto& a : activities) {
-    auto date = a.LocalDate();
-    if (!date) continue;
-    std::string category = categories.Categorize(a);
-    auto& t = by_key[{std::chrono::sys_days{*date}, category}];
-    t.date = *date;
-    t.category = category;
-    t.distance_mm += a.DistanceMm();
-    t.moving_time_s += a.moving_time_s;
-    t.elevation_gain_cm += a.ElevationGainCm();
-    t.count += 1;
-    t.activity_ids.push_back(a.id);
-  }
+std::optional<DayShare> ShareOf(const Activity& a, std::string category) {
+  auto date = a.LocalDate();
+  if (!date) return std::nullopt;
+  return DayShare{*date, std::move(category), a.id, a.DistanceMm(), a.moving_time_s, a.ElevationGainCm()};
+}
+
+std::vector<DailyTotals> SumDays(std::vector<DayShare> shares) {
+  // Sorted by (date, category, id), each group is one day's totals with its
+  // ids already ascending; sums are integers, so the order does not matter.
+  std::sort(shares.begin(), shares.end(), [](const DayShare& a, const DayShare& b) {
+    const auto da = std::chrono::sys_days{a.date}, db = std::chrono::sys_days{b.date};
+    if (da != db) return da < db;
+    if (int c = a.category.compare(b.category); c != 0) return c < 0;
+    return a.id < b.id;
+  });
   std::vector<DailyTotals> out;
-  out.reserve(by_key.size());
-  for (auto& [key, t] : by_key) {
-    std::sort(t.activity_ids.begin(), t.activity_ids.end());
-    out.push_back(std::move(t));
+  for (auto& s : shares) {
+    if (out.empty() || out.back().date != s.date || out.back().category != s.category) {
+      out.emplace_back();
+      out.back().date = s.date;
+      out.back().category = std::move(s.category);
+    }
+    DailyTotals& t = out.back();
+    t.distance_mm += s.distance_mm;
+    t.moving_time_s += s.moving_time_s;
+    t.elevation_gain_cm += s.elevation_gain_cm;
+    t.count += 1;
+    t.activity_ids.push_back(s.id);
   }
   return out;
+}
+
+std::vector<DailyTotals> SummarizeDays(std::span<const Activity> activities, const SportCategories& categories) {
+  std::vector<DayShare> shares;
+  shares.reserve(activities.size());
+  for (const auto& a : activities) {
+    if (auto share = ShareOf(a, categories.Categorize(a))) shares.push_back(std::move(*share));
+  }
+  return SumDays(std::move(shares));
 }
 
 std::vector<DailyTotals> BuildYear(std::span<const Activity> activities, int year, const std::string& category,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,6 +37,24 @@ struct CumulativePoint {
 // metres / 1000 * 0.62137, from millimetres.
 double MmToMiles(int64_t mm);
 double MmToKm(int64_t mm);
+
+// What the daily totals need of one activity: its local date, category and
+// amounts in integer units.
+struct DayShare {
+  Date date;
+  std::string category;
+  int64_t id = 0;
+  int64_t distance_mm = 0;
+  int64_t moving_time_s = 0;
+  int64_t elevation_gain_cm = 0;
+};
+
+// The share of `a`, or nullopt when its local date does not parse.
+std::optional<DayShare> ShareOf(const Activity& a, std::string category);
+
+// Groups shares into per-(date, category) totals, ordered by (date,
+// category), ids ascending.
+std::vector<DailyTotals> SumDays(std::vector<DayShare> shares);
 
 // Groups activities into per-(date, category) totals; activities without a
 // parseable local date are skipped. Result ordered by (date, category).

@@ -321,15 +321,18 @@ std::vector<int64_t> ParseIds(std::string_view json) {
 }
 
 // The fields the daily math needs, from a row of kSelectDays/kSelectYear.
-Activity ReadSummaryFields(const Query& q) {
-  Activity a;
+void ReadSummaryFields(const Query& q, Activity& a) {
   a.id = q.Int64(0);
-  a.type = q.Text(1);
-  a.sport_type = q.Text(2);
+  a.type.assign(q.View(1));
+  a.sport_type.assign(q.View(2));
   a.distance_m = q.Double(3);
   a.moving_time_s = q.Int64(4);
   a.total_elevation_gain_m = q.Double(5);
-  a.start_date_local = q.Text(6);
+  a.start_date_local.assign(q.View(6));
+}
+Activity ReadSummaryFields(const Query& q) {
+  Activity a;
+  ReadSummaryFields(q, a);
   return a;
 }
 
@@ -516,7 +519,9 @@ Result<std::vector<int>> StaleYears(Connection& c, int64_t athlete_id) {
 }
 
 Status RebuildYearRows(Connection& c, const core::SportCategories& categories, int64_t athlete_id, int year) {
-  std::vector<Activity> activities;
+  // Only what the totals need of each row (no core::Activity: a year is
+  // thousands of rows, rebuilt at the end of every backfilled year).
+  std::vector<core::DayShare> shares;
   std::vector<std::pair<int64_t, std::string>> recategorised;
   {
     auto q = c.Prepare(kSelectYear);
@@ -524,10 +529,12 @@ Status RebuildYearRows(Connection& c, const core::SportCategories& categories, i
     q->Bind(1, athlete_id);
     q->Bind(2, FirstDay(year));
     q->Bind(3, LastDay(year));
+    Activity a;  // reused: the fields ReadSummaryFields sets
     DL_SQLITE_TRY(q->ForEachRow([&] {
-      activities.push_back(ReadSummaryFields(*q));
-      std::string category = categories.Categorize(activities.back());
-      if (category != q->View(7)) recategorised.emplace_back(activities.back().id, std::move(category));
+      ReadSummaryFields(*q, a);
+      std::string category = categories.Categorize(a);
+      if (category != q->View(7)) recategorised.emplace_back(a.id, category);
+      if (auto share = core::ShareOf(a, std::move(category))) shares.push_back(std::move(*share));
     }));
   }
   for (const auto& [id, category] : recategorised) {
@@ -554,7 +561,7 @@ Status RebuildYearRows(Connection& c, const core::SportCategories& categories, i
     clear->Bind(2, year);
     DL_SQLITE_TRY(clear->Run());
   }
-  return InsertDays(c, athlete_id, core::SummarizeDays(activities, categories));
+  return InsertDays(c, athlete_id, core::SumDays(std::move(shares)));
 }
 
 Result<std::vector<core::Activity>> ReadActivities(Connection& c, RawJsonCodec& codec, int64_t athlete_id,
