@@ -3,23 +3,18 @@
 #include <zstd.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace dl::adapters::sqlite {
 namespace {
 
 constexpr std::string_view kPolylineKey = "\"summary_polyline\":\"";
 
-// The index of the '"' that ends the JSON string whose first character is at
-// `from`, or npos.
-size_t EndOfJsonString(std::string_view json, size_t from) {
-  for (size_t i = from; i < json.size(); ++i) {
-    if (json[i] == '\\') {
-      ++i;
-    } else if (json[i] == '"') {
-      return i;
-    }
-  }
-  return std::string_view::npos;
+// The first occurrence of `needle` in `haystack`, or npos. memmem: the key
+// starts with '"', which std::string_view::find stops at before every key.
+size_t Find(std::string_view haystack, std::string_view needle) {
+  const void* at = memmem(haystack.data(), haystack.size(), needle.data(), needle.size());
+  return at ? static_cast<size_t>(static_cast<const char*>(at) - haystack.data()) : std::string_view::npos;
 }
 
 void PutVarint(std::string& out, uint64_t v) {
@@ -44,25 +39,42 @@ std::optional<uint64_t> TakeVarint(std::string_view& bytes) {
   return std::nullopt;
 }
 
-// Whether `escaped` is exactly EscapeJsonString(value), without building it
-// (this runs for every stored row).
-bool IsEscapeOf(std::string_view escaped, std::string_view value) {
-  size_t j = 0;
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      if (escaped.size() - j < 2 || escaped[j] != '\\' || escaped[j + 1] != ch) return false;
-      j += 2;
-    } else if (c < 0x20) {
+// Eight bytes of which one is '"', '\\' or a control character (then
+// checked one by one); exact as to whether there is one.
+bool HasSpecialByte(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  return (zero_byte(w ^ (kOnes * '"')) | zero_byte(w ^ (kOnes * '\\')) | ((w - kOnes * 0x20) & ~w & kHigh)) != 0;
+}
+
+// When json[from, end) is exactly the JSON escape of `value` (EscapeJsonString)
+// and json[end] is the '"' that closes it: end; otherwise npos. Eight bytes at
+// a time while they need no escape: a polyline has a backslash about every
+// 64 characters.
+size_t MatchEscaped(std::string_view json, size_t from, std::string_view value) {
+  size_t i = 0, j = from;
+  while (i < value.size()) {
+    if (i + 8 <= value.size() && j + 8 <= json.size()) {
+      uint64_t v = 0, w = 0;
+      std::memcpy(&v, value.data() + i, 8);
+      std::memcpy(&w, json.data() + j, 8);
+      if (v == w && !HasSpecialByte(v)) {
+        i += 8;
+        j += 8;
+        continue;
+      }
+    }
+    const char ch = value[i++];
+    if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) {
       const std::string e = EscapeJsonString(std::string_view(&ch, 1));
-      if (escaped.substr(j, e.size()) != e) return false;  // j <= escaped.size() throughout
+      if (json.compare(j, e.size(), e) != 0) return std::string_view::npos;  // j <= json.size() throughout
       j += e.size();
     } else {
-      if (j >= escaped.size() || escaped[j] != ch) return false;
+      if (j >= json.size() || json[j] != ch) return std::string_view::npos;
       ++j;
     }
   }
-  return j == escaped.size();
+  return j < json.size() && json[j] == '"' ? j : std::string_view::npos;
 }
 
 Error Corrupt(const std::string& what) { return Error{ErrorCode::kIo, "corrupt raw JSON in the store: " + what}; }
@@ -111,11 +123,10 @@ EncodedRaw RawJsonCodec::Encode(std::string_view json, const std::optional<std::
   // Cut the polyline only when the bytes received are exactly its escape.
   size_t cut = std::string_view::npos, cut_end = 0;
   if (polyline && !polyline->empty()) {
-    const size_t key = json.find(kPolylineKey);
+    const size_t key = Find(json, kPolylineKey);
     if (key != std::string_view::npos) {
       const size_t from = key + kPolylineKey.size();
-      const size_t end = EndOfJsonString(json, from);
-      if (end != std::string_view::npos && IsEscapeOf(json.substr(from, end - from), *polyline)) {
+      if (const size_t end = MatchEscaped(json, from, *polyline); end != std::string_view::npos) {
         cut = from;
         cut_end = end;
       }

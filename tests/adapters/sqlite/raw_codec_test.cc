@@ -8,8 +8,10 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "adapters/sqlite/connection.h"
@@ -65,6 +67,61 @@ TEST(RawCodecTest, APolylineEscapedDifferentlyIsKeptInTheCompressedJson) {
   EXPECT_EQ(RoundTrip(codec, json, kPolyline), json);
   // The typed column disagreeing with the JSON (not what Strava sent): exact anyway.
   EXPECT_EQ(RoundTrip(codec, json, std::string("other")), json);
+}
+
+// Most polylines need no escape: they are compared byte for byte, and cut
+// only when the received string is exactly the value and ends right there.
+TEST(RawCodecTest, APolylineWithoutEscapesIsCutOnlyWhenTheBytesAreExactlyIt) {
+  RawJsonCodec codec(true, 1);
+  const std::string plain = "_p~iF~ps|U_ulLnnqC_mqNvxq`@";
+  const std::string json = Json(plain);
+  RawCodec used{};
+  EncodedRaw encoded = codec.Encode(json, plain);
+  EXPECT_EQ(encoded.codec, RawCodec::kCompact);
+  EXPECT_EQ(encoded.bytes.find("_p~iF"), std::string_view::npos) << "the polyline is kept once, in its column";
+  EXPECT_EQ(RoundTrip(codec, json, plain, &used), json);
+  // Not the value itself: escaped differently, longer, shorter, or cut off.
+  std::string escaped = plain;
+  escaped.replace(escaped.find('~'), 1, "\\u007e");
+  const std::string other_jsons[] = {Json(escaped), Json(plain + "x"), Json(plain.substr(0, plain.size() - 1)),
+                                     Json(plain).substr(0, Json(plain).find(plain) + plain.size())};
+  for (const std::string& other : other_jsons) {
+    EXPECT_EQ(RoundTrip(codec, other, plain), other);
+    EncodedRaw kept = codec.Encode(other, plain);
+    ASSERT_EQ(kept.codec, RawCodec::kCompact);
+    EXPECT_EQ(kept.bytes.front(), 0) << "no cut (offset 0) for " << other;
+  }
+}
+
+// Random polylines of every length with the characters JSON escapes at
+// random places: cut exactly when the received bytes are the value's escape.
+TEST(RawCodecTest, RandomPolylinesAreCutExactlyWhenTheBytesAreTheirEscape) {
+  RawJsonCodec codec(true, 1);
+  std::mt19937 rng(20261129);
+  const std::string alphabet = std::string("_~`@?|\\\"ABCxyz019") + '\x01' + '\t';
+  for (int round = 0; round < 2000; ++round) {
+    std::string polyline;
+    const size_t length = 1 + rng() % 100;
+    for (size_t i = 0; i < length; ++i)
+      polyline += rng() % 4 == 0 ? alphabet[rng() % alphabet.size()] : static_cast<char>('?' + rng() % 64);
+    std::string escaped = EscapeJsonString(polyline);
+    // Equal as JSON text, not as bytes: one printable character written as
+    // \u00XX (control characters already are).
+    const size_t at = rng() % polyline.size();
+    const bool exact = rng() % 2 == 0 || static_cast<unsigned char>(polyline[at]) < 0x20;
+    if (!exact) {
+      const size_t in_escaped = EscapeJsonString(polyline.substr(0, at)).size();
+      const std::string one = EscapeJsonString(polyline.substr(at, 1));
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04X", static_cast<unsigned char>(polyline[at]));
+      escaped.replace(in_escaped, one.size(), u);
+    }
+    const std::string json = Json(escaped);
+    EncodedRaw encoded = codec.Encode(json, polyline);
+    ASSERT_EQ(encoded.codec, RawCodec::kCompact);
+    EXPECT_EQ(encoded.bytes.front() != 0, exact) << escaped;
+    EXPECT_EQ(RoundTrip(codec, json, polyline), json) << escaped;
+  }
 }
 
 TEST(RawCodecTest, NoPolylineNullPolylineAndNonJsonAllRoundTrip) {
