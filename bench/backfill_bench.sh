@@ -110,7 +110,9 @@ start_sim --generate 7 --years 2022-2025 --per-year 5000 --window-scale 300
 t0=$(date +%s.%N)
 out=$(SCALE=300 backfill 2022 2023 2024 2025)
 t1=$(date +%s.%N)
+refused=$(curl -s "$sim_url/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['rate_limited'])")
 stop_sim
+echo "requests strava-sim refused (429): $refused"
 echo "$out" | python3 -c "
 import json,sys,math
 d=json.load(sys.stdin); wall=float(sys.argv[1]); req=d['list_requests']+1
@@ -119,6 +121,9 @@ window=900/300
 windows_needed=math.ceil(req/100)
 print(f'requests {req} (list {d[\"list_requests\"]} + athlete 1), wall {wall:.1f} s; scaled window {window:.0f} s;')
 print(f'floor: {windows_needed} windows -> at least {windows_needed-1} window boundaries to wait for (<= {(windows_needed-1)*window:.0f} s + transfer)')
-print(f'unscaled: about {wall*300/60:.0f} min against a floor of {(windows_needed-1)*15} min + transfer')
+# Windows are aligned to the clock: the run waits until the next boundary,
+# between 0 and a whole window after its start.
+print(f'unscaled: about {wall*300/60:.0f} min; the floor is the wait for {windows_needed-1} window boundaries '
+      f'(up to {(windows_needed-1)*15} min, by when in its window the run starts) + transfer')
 " "$(python3 -c "print($t1 - $t0)")"
 fi

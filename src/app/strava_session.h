@@ -65,7 +65,9 @@ class SessionObserver {
   // When a wait begins and then about every second: seconds left (rounded up).
   virtual void OnWait(WaitReason /*reason*/, int64_t /*seconds_left*/) {}
   // After every /api/v3 answer (or failure to get one): the shared budget as
-  // now stored, and how many /api/v3 requests this session has sent.
+  // now stored, less the reads this session reserved ahead and has not sent
+  // (they are still its to send), and how many /api/v3 requests this session
+  // has sent.
   virtual void OnRequest(const core::RateBudgetState& /*state*/, int64_t /*requests_sent*/) {}
   // Before backing off after a transient fault: attempt is 1 for the first retry.
   virtual void OnRetry(const Error& /*error*/, int /*attempt*/, int64_t /*delay_ms*/) {}
@@ -153,6 +155,11 @@ class StravaSession {
   // With reserve_ahead: reserves more reads in `s` while plenty is left.
   int64_t ReserveAhead(core::RateBudgetState& s, int64_t now);
   void RecordAnswer(const std::optional<ports::RateLimitHeaders>& rate);
+  // Gives lapsed_reads_ back to the day's buckets when `s` (rolled to `now`)
+  // is still reserved_day_.
+  void GiveBackLapsed(core::RateBudgetState& s, int64_t now);
+  // last_budget_ with the reads reserved and not sent given back (for the observer).
+  core::RateBudgetState BudgetAsSeen() const;
   void MarkExhausted(bool daily);
   Status Backoff(const Error& error, int attempt);
   Status WaitUntil(WaitReason reason, ports::Clock::TimePoint until);
@@ -180,6 +187,9 @@ class StravaSession {
   // they count in; the headers not yet merged into the store, and the last.
   int64_t reserved_reads_ = 0;
   int64_t reserved_window_ = 0, reserved_day_ = 0;
+  // Reads reserved in a window that ended unsent: still counted in the day
+  // (reserved_day_), given back to it with the next update of the store.
+  int64_t lapsed_reads_ = 0;
   std::optional<core::ObservedUsage> unmerged_, last_observed_;
 };
 

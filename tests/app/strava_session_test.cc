@@ -497,6 +497,26 @@ TEST_F(SessionTest, SettleGivesUnusedReservationsBackAndMergesTheLastHeaders) {
   EXPECT_EQ(budget_.state().used_daily, 400);
 }
 
+// The progress line shows what the run has sent, not its reservation: after
+// 3 reads of a block of 10, 97 reads are left for it to see (found running
+// `make demo`: "requests 6 ... budget left 90/15min").
+TEST_F(SessionTest, TheObserverSeesReadsReservedAndNotSentAsLeft) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  ASSERT_EQ(budget_.state().read_used_15min, 10) << "the store counts the whole block";
+  const core::RateBudgetState seen = observer_.budgets.back();
+  EXPECT_EQ(seen.read_used_15min, 3);
+  EXPECT_EQ(seen.read_used_daily, 3);
+  EXPECT_EQ(seen.used_15min, 3);
+  EXPECT_EQ(seen.used_daily, 3);
+  // In the next window the old block is gone: nothing is given back twice.
+  clock_.SetEpochS(kNextWindow + 5);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(observer_.budgets.back().read_used_15min, 1);
+  EXPECT_EQ(observer_.budgets.back().read_used_daily, 4) << "3 sent in the last window and 1 now";
+}
+
 TEST_F(SessionTest, NearTheEndOfABucketReadsAreReservedOneAtATime) {
   FreshToken();
   SpendWindow(85, 85);  // 15 reads left of 100: less than twice the block
@@ -532,7 +552,25 @@ TEST_F(SessionTest, ReservationsEndWithTheirWindow) {
   ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
   EXPECT_EQ(budget_.updates(), updates + 1) << "a reservation of the last window is not used in this one";
   EXPECT_EQ(budget_.state().read_used_15min, 10);
-  EXPECT_EQ(budget_.state().read_used_daily, 20);
+  // The day gets the 9 reads reserved in the last window and never sent
+  // back: 1 sent then, and the new block of 10 (they used to stay counted,
+  // up to 9 reads of the daily 1,000 lost per window a run crossed).
+  EXPECT_EQ(budget_.state().read_used_daily, 11);
+  EXPECT_EQ(budget_.state().used_daily, 11);
+  ASSERT_TRUE(s.Settle());
+  EXPECT_EQ(budget_.state().read_used_daily, 2) << "two reads sent in all";
+}
+
+TEST_F(SessionTest, ReadsLapsedAtMidnightAreNotGivenToTheNextDay) {
+  FreshToken();
+  StravaSession& s = Make(Ahead(Options(), 10));
+  clock_.SetEpochS(kMidnight - 5);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  clock_.SetEpochS(kMidnight + 5);
+  ASSERT_TRUE(s.ListActivities(ports::ListQuery{}));
+  EXPECT_EQ(budget_.state().read_used_daily, 10) << "the new day holds only its own block";
+  ASSERT_TRUE(s.Settle());
+  EXPECT_EQ(budget_.state().read_used_daily, 1);
 }
 
 // Headers seen in one window (or day) are not merged into the next one,
