@@ -11,6 +11,7 @@
 # Fetching and upserting overlap (two threads), so their stage times may add
 # up to more than the wall time.
 set -euo pipefail
+export LC_ALL=C  # $EPOCHREALTIME and the numbers parsed below use a decimal point
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${BIN:-$here/build/release/bin}"
 work="$(mktemp -d /tmp/dl-bench.XXXXXX)"

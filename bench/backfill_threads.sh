@@ -8,6 +8,7 @@
 #   bash bench/backfill_threads.sh [BIN_DIR]
 # The thread that is never waiting on a futex is the critical path.
 set -euo pipefail
+export LC_ALL=C
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${1:-$here/build/release/bin}"
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
@@ -60,7 +61,7 @@ for task in sorted(run, key=lambda t: -run[t]):
 ts = [(float(l.split()[0]), l) for l in open(sys.argv[2]) if l.strip()[:1].isdigit()]
 sends = [t for t, l in ts if 'sendto' in l]
 exits = [t for t, l in ts if 'exit_group' in l]
-if sends:
+if len(sends) >= 3:  # the token refresh, GET /athlete, then the list requests
     print(f'\nrun 2, ms after the first request (the token refresh): first list request {sends[2] - sends[0]:.1f}, '
           f'last list request {sends[-1] - sends[0]:.1f}, exit {exits[-1] - sends[0] if exits else float("nan"):.1f}')
 EOF

@@ -195,14 +195,12 @@ Status StravaSession::AcquireBudget(bool is_read) {
     core::BudgetDecision decision;
     int64_t ahead = 0;
     auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
-      GiveBackLapsed(s, now);
       if (unmerged_) core::Observe(s, options_.windows, now, *unmerged_);
       decision = core::Reserve(s, options_.windows, now, is_read);
       ahead = decision.verdict == core::BudgetVerdict::kGranted && is_read ? ReserveAhead(s, now) : 0;
     });
     if (!state)
       return std::unexpected(WithAdvice(state.error(), " (while reserving the Strava rate budget)"));
-    lapsed_reads_ = 0;
     unmerged_.reset();
     last_budget_ = *state;
     if (decision.verdict == core::BudgetVerdict::kGranted) {
@@ -226,19 +224,15 @@ Status StravaSession::AcquireBudget(bool is_read) {
 
 namespace {
 
-enum class Buckets { kWindowAndDay, kDayOnly };
-
-// Gives `reads` reserved and not sent back to the buckets they were counted
-// in; a bucket marked spent (a 429 somewhere) stays spent.
-void GiveBack(core::RateBudgetState& s, int64_t reads, Buckets buckets = Buckets::kWindowAndDay) {
+// Gives `reads` reserved and not sent back to the four buckets they were
+// counted in; a bucket marked spent (a 429 somewhere) stays spent.
+void GiveBack(core::RateBudgetState& s, int64_t reads) {
   auto give_back = [&](int64_t& used, int64_t limit) {
     if (used < limit) used = std::max<int64_t>(0, used - reads);
   };
-  if (buckets == Buckets::kWindowAndDay) {
-    give_back(s.used_15min, s.limit_15min);
-    give_back(s.read_used_15min, s.read_limit_15min);
-  }
+  give_back(s.used_15min, s.limit_15min);
   give_back(s.used_daily, s.limit_daily);
+  give_back(s.read_used_15min, s.read_limit_15min);
   give_back(s.read_used_daily, s.read_limit_daily);
 }
 
@@ -254,9 +248,10 @@ bool StravaSession::TakeReservedRead() {
   if (reserved_reads_ <= 0) return false;
   const int64_t now = NowS();
   if (options_.windows.WindowStart(now) != reserved_window_ || options_.windows.DayStart(now) != reserved_day_) {
-    // They counted in a window that is over; the day, when it is the same,
-    // gets them back with the next update of the store.
-    if (options_.windows.DayStart(now) == reserved_day_) lapsed_reads_ += reserved_reads_;
+    // They counted in a window that is over. They also stay counted in the
+    // day: giving them back there could take the store below what Strava
+    // counted when a header merged them away meanwhile (review, session 4);
+    // at most reserve_ahead - 1 reads of the day, on the safe side.
     reserved_reads_ = 0;
     return false;
   }
@@ -273,18 +268,11 @@ int64_t StravaSession::ReserveAhead(core::RateBudgetState& s, int64_t now) {
   return n;
 }
 
-void StravaSession::GiveBackLapsed(core::RateBudgetState& s, int64_t now) {
-  if (lapsed_reads_ <= 0) return;
-  core::RollWindows(s, options_.windows, now);
-  if (s.day_start_epoch_s == reserved_day_) GiveBack(s, lapsed_reads_, Buckets::kDayOnly);
-}
-
 Status StravaSession::Settle() {
-  if (reserved_reads_ <= 0 && lapsed_reads_ <= 0 && !unmerged_) return Ok();
+  if (reserved_reads_ <= 0 && !unmerged_) return Ok();
   const int64_t now = NowS();
   auto state = budget_.UpdateRateBudget([&](core::RateBudgetState& s) {
     core::RollWindows(s, options_.windows, now);
-    GiveBackLapsed(s, now);
     if (reserved_reads_ > 0 && s.window_start_epoch_s == reserved_window_ && s.day_start_epoch_s == reserved_day_)
       GiveBack(s, reserved_reads_);
     // Never below what Strava last said it counted.
@@ -292,7 +280,6 @@ Status StravaSession::Settle() {
   });
   if (!state) return std::unexpected(state.error());
   reserved_reads_ = 0;
-  lapsed_reads_ = 0;
   unmerged_.reset();
   last_budget_ = *state;
   return Ok();

@@ -155,9 +155,6 @@ class StravaSession {
   // With reserve_ahead: reserves more reads in `s` while plenty is left.
   int64_t ReserveAhead(core::RateBudgetState& s, int64_t now);
   void RecordAnswer(const std::optional<ports::RateLimitHeaders>& rate);
-  // Gives lapsed_reads_ back to the day's buckets when `s` (rolled to `now`)
-  // is still reserved_day_.
-  void GiveBackLapsed(core::RateBudgetState& s, int64_t now);
   // last_budget_ with the reads reserved and not sent given back (for the observer).
   core::RateBudgetState BudgetAsSeen() const;
   void MarkExhausted(bool daily);
@@ -187,9 +184,6 @@ class StravaSession {
   // they count in; the headers not yet merged into the store, and the last.
   int64_t reserved_reads_ = 0;
   int64_t reserved_window_ = 0, reserved_day_ = 0;
-  // Reads reserved in a window that ended unsent: still counted in the day
-  // (reserved_day_), given back to it with the next update of the store.
-  int64_t lapsed_reads_ = 0;
   std::optional<core::ObservedUsage> unmerged_, last_observed_;
 };
 
