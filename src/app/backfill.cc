@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -36,6 +37,7 @@ struct PageWork {
   // Years whose listing is complete with this page: reconciled and their
   // aggregates written after it, while the next pages are fetched.
   std::vector<int> finalize;
+  std::vector<int64_t> boundaries;  // RangeCheckpoint::boundaries, when `finalize` is not empty
 };
 
 struct PageDone {
@@ -44,6 +46,7 @@ struct PageDone {
   double fraction = 0;
   int64_t pages = 0, found = 0;
   double finalize_s = 0;
+  std::map<int, std::vector<int64_t>> kept;  // finalized years: unlisted activities kept (Reconciled::kept)
 };
 
 }  // namespace backfill_internal
@@ -79,7 +82,7 @@ bool IsStopping(const Error& e) {
 
 // Reconciles one year whose listing is complete and writes its aggregates:
 // the number of activities archived.
-using FinalizeYear = std::function<Result<int64_t>(int year, const PageWork& work)>;
+using FinalizeYear = std::function<Result<backfill_internal::Reconciled>(int year, const PageWork& work)>;
 
 // Writes pages in the order pushed, on a thread of its own, so that the
 // caller fetches and parses the next page meanwhile; after a page, it
@@ -145,7 +148,7 @@ class PageWriter {
       cv_.notify_all();  // room for the next page
       lock.unlock();
       auto t0 = std::chrono::steady_clock::now();
-      PageDone done{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found};
+      PageDone done{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found, 0, {}};
       Status written = Write(work, done);
       lock.lock();
       busy_s_ += SecondsSince(t0);
@@ -164,9 +167,10 @@ class PageWriter {
     if (auto s = WritePage(work, done); !s) return s;
     auto t0 = std::chrono::steady_clock::now();
     for (int year : work.finalize) {
-      auto removed = finalize_(year, work);
-      if (!removed) return std::unexpected(removed.error());
-      done.removed[year] = *removed;
+      auto reconciled = finalize_(year, work);
+      if (!reconciled) return std::unexpected(reconciled.error());
+      done.removed[year] = reconciled->removed;
+      if (!reconciled->kept.empty()) done.kept[year] = std::move(reconciled->kept);
     }
     done.finalize_s = SecondsSince(t0);
     return Ok();
@@ -205,10 +209,24 @@ class PageWriter {
 }  // namespace
 
 std::string RangeCheckpoint::Encode() const {
-  return "run=" + std::to_string(run_id) + ";fence=" + std::to_string(fence_epoch_s) +
-         ";after=" + std::to_string(cursor_after_epoch_s) + ";pages=" + std::to_string(pages) +
-         ";found=" + std::to_string(found);
+  std::string out = "run=" + std::to_string(run_id) + ";fence=" + std::to_string(fence_epoch_s) +
+                    ";after=" + std::to_string(cursor_after_epoch_s) + ";pages=" + std::to_string(pages) +
+                    ";found=" + std::to_string(found);
+  for (size_t i = 0; i < boundaries.size(); ++i) out += (i == 0 ? ";edges=" : ",") + std::to_string(boundaries[i]);
+  return out;
 }
+
+namespace {
+
+// A whole decimal int64, nothing else.
+std::optional<int64_t> ParseWhole(const std::string& text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
 
 std::optional<RangeCheckpoint> RangeCheckpoint::Decode(const std::string& text) {
   RangeCheckpoint c;
@@ -223,16 +241,23 @@ std::optional<RangeCheckpoint> RangeCheckpoint::Decode(const std::string& text) 
   while (std::getline(ss, part, ';')) {
     auto eq = part.find('=');
     if (eq == std::string::npos) return std::nullopt;
-    auto it = fields.find(part.substr(0, eq));
-    if (it == fields.end()) return std::nullopt;
-    try {
-      size_t used = 0;
-      std::string value = part.substr(eq + 1);
-      *it->second = std::stoll(value, &used);
-      if (used != value.size()) return std::nullopt;
-    } catch (...) {
-      return std::nullopt;
+    const std::string name = part.substr(0, eq), value = part.substr(eq + 1);
+    if (name == "edges") {  // optional: absent in checkpoints written before session 4
+      std::stringstream list(value);
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        auto edge = ParseWhole(item);
+        if (!edge || (!c.boundaries.empty() && *edge <= c.boundaries.back())) return std::nullopt;
+        c.boundaries.push_back(*edge);
+      }
+      if (c.boundaries.empty()) return std::nullopt;
+      continue;
     }
+    auto it = fields.find(name);
+    if (it == fields.end()) return std::nullopt;
+    auto v = ParseWhole(value);
+    if (!v) return std::nullopt;
+    *it->second = *v;
     seen.insert(it->first);
   }
   if (seen.size() != fields.size() || c.run_id <= 0) return std::nullopt;
@@ -398,6 +423,11 @@ struct Backfill::Tally {
         yr.fenced += summary.fenced;
       }
       for (const auto& [year, removed] : page.removed) backfill.YearOf(report, year).removed += removed;
+      for (const auto& [year, ids] : page.kept)
+        for (int64_t id : ids)
+          backfill.observer_.OnMessage("activity " + std::to_string(id) + " (" + std::to_string(year) +
+                                       ") was not listed, but it starts in the second a full page ended with, "
+                                       "which Strava's listing skips: kept; a later backfill or its webhook settles it");
       finalize_s += page.finalize_s;
       backfill.observer_.OnPage(range.first_year, range.last_year, page.fraction, page.pages, page.found);
     }
@@ -426,6 +456,7 @@ PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split&
                             BackfillReport& report) {
   RangeCheckpoint& cp = range.cp;
   cp.cursor_after_epoch_s = split.max_start;
+  if (!last_page) cp.boundaries.push_back(split.max_start);  // a full page: the next `after` hides its second
   ++cp.pages;
   PageWork work;
   work.by_year = std::move(split.by_year);
@@ -463,6 +494,7 @@ void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page
   while (next_final <= range.last_year &&
          (last_page || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
     work.finalize.push_back(next_final++);
+  if (!work.finalize.empty()) work.boundaries = cp.boundaries;
   work.key = range.key;
   work.checkpoint = cp.Encode();
   work.now_epoch_s = EpochOf(clock_);
@@ -473,11 +505,11 @@ void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page
 Status Backfill::FetchRange(const BackfillOptions& options, Range& range, BackfillReport& report) {
   std::optional<PageWriter> writer;
   if (!options.dry_run) {
-    writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<int64_t> {
-      auto removed = Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s);
-      if (!removed) return removed;
+    writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<backfill_internal::Reconciled> {
+      auto reconciled = Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s, work.boundaries);
+      if (!reconciled) return reconciled;
       if (auto s = WriteAggregates(options, year); !s) return std::unexpected(s.error());
-      return *removed;
+      return reconciled;
     });
   }
   Tally tally{*this, range, report};
@@ -499,7 +531,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
     }
     PageWork work = MakeWork(options, range, split, last_page, report);
     if (!writer) {
-      tally.Add({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found}});
+      tally.Add({PageDone{{}, {}, work.progress.fraction, work.progress.pages, work.progress.found, 0, {}}});
       continue;
     }
     ReadyForWriter(work, range, last_page, next_final, report);
@@ -521,17 +553,36 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
   return status;
 }
 
-Result<int64_t> Backfill::Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s) {
+// Runs on the page writer's thread: reports through its result, never the observer.
+Result<backfill_internal::Reconciled> Backfill::Reconcile(int year, int64_t run_id, int64_t fence,
+                                                          int64_t now_epoch_s, const std::vector<int64_t>& boundaries) {
+  backfill_internal::Reconciled out;
   auto unseen = store_->UnseenInLocalYear(athlete_id_, year, run_id);
   if (!unseen) return std::unexpected(unseen.error());
-  if (unseen->empty()) return 0;
+  if (unseen->empty()) return out;
   ports::ArchiveRequest req;
   req.athlete_id = athlete_id_;
-  req.ids = *unseen;
+  for (int64_t id : *unseen) {
+    auto hidden = MayBeHiddenByAPageBoundary(id, boundaries);
+    if (!hidden) return std::unexpected(hidden.error());
+    (*hidden ? out.kept : req.ids).push_back(id);
+  }
+  if (req.ids.empty()) return out;
   req.reason = "not listed by Strava in backfill run " + std::to_string(run_id);
   req.now_epoch_s = now_epoch_s;
   req.fence_epoch_s = fence;
-  return store_->ArchiveActivities(req);
+  auto removed = store_->ArchiveActivities(req);
+  if (!removed) return std::unexpected(removed.error());
+  out.removed = *removed;
+  return out;
+}
+
+Result<bool> Backfill::MayBeHiddenByAPageBoundary(int64_t id, const std::vector<int64_t>& boundaries) {
+  if (boundaries.empty()) return false;
+  auto stored = store_->GetActivity(athlete_id_, id);
+  if (!stored) return std::unexpected(stored.error());
+  auto start = *stored ? (*stored)->StartUtc() : std::nullopt;
+  return start && std::binary_search(boundaries.begin(), boundaries.end(), start->time_since_epoch().count());
 }
 
 Status Backfill::WriteAggregates(const BackfillOptions& options, int year) {

@@ -52,6 +52,12 @@ namespace dl::app {
 
 namespace backfill_internal {
 struct PageWork;  // one fetched page on its way to the writer (backfill.cc)
+// What reconciling a year did: activities archived, and the unlisted ones
+// kept because a page boundary may have hidden them (Backfill::Reconcile).
+struct Reconciled {
+  int64_t removed = 0;
+  std::vector<int64_t> kept;
+};
 }  // namespace backfill_internal
 
 // What backfill needs from Strava: the session (tokens, rate budget, retries)
@@ -137,8 +143,13 @@ class Backfill {
   // latest start_date seen (the next cursor).
   Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,
                     BackfillReport& report);
-  // Archives what run `run_id` did not list in the local year: how many.
-  Result<int64_t> Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s);
+  // Archives what run `run_id` did not list in the local year, except what
+  // starts in one of the run's page `boundaries` (the listing skips those).
+  Result<backfill_internal::Reconciled> Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s,
+                                                  const std::vector<int64_t>& boundaries);
+  // Whether stored activity `id` starts in one of `boundaries` (sorted):
+  // then the listing may have skipped it, and it is not taken for deleted.
+  Result<bool> MayBeHiddenByAPageBoundary(int64_t id, const std::vector<int64_t>& boundaries);
   Status WriteAggregates(const BackfillOptions& options, int year);
   YearReport& YearOf(BackfillReport& report, int year);
 
@@ -159,6 +170,11 @@ struct RangeCheckpoint {
   int64_t cursor_after_epoch_s = 0;
   int64_t pages = 0;
   int64_t found = 0;
+  // The `after` of every request that followed a full page (its last
+  // start_date, ascending). Strava's `after` is exclusive: an activity that
+  // starts in that same second but did not fit on the page is never listed,
+  // so reconciliation must not take it for deleted (see Backfill::Reconcile).
+  std::vector<int64_t> boundaries;
   std::string Encode() const;
   static std::optional<RangeCheckpoint> Decode(const std::string& text);
 };

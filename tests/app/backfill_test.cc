@@ -168,7 +168,7 @@ TEST(MergeYearsTest, MergesContiguousYearsAndIgnoresOrderAndRepeats) {
 }
 
 TEST(RangeCheckpointTest, RoundTripsAndRejectsGarbage) {
-  RangeCheckpoint cp{7, 1700000000, 1690000000, 3, 600};
+  RangeCheckpoint cp{7, 1700000000, 1690000000, 3, 600, {1680000000, 1685000000}};
   auto back = RangeCheckpoint::Decode(cp.Encode());
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->run_id, 7);
@@ -176,8 +176,71 @@ TEST(RangeCheckpointTest, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(back->cursor_after_epoch_s, 1690000000);
   EXPECT_EQ(back->pages, 3);
   EXPECT_EQ(back->found, 600);
+  EXPECT_EQ(back->boundaries, (std::vector<int64_t>{1680000000, 1685000000}));
   EXPECT_FALSE(RangeCheckpoint::Decode("").has_value());
   EXPECT_FALSE(RangeCheckpoint::Decode("run=x;fence=1").has_value());
+  EXPECT_FALSE(RangeCheckpoint::Decode("run=7;fence=1;after=2;pages=3;found=4;edges=5,x").has_value());
+  EXPECT_FALSE(RangeCheckpoint::Decode("run=7;fence=1;after=2;pages=3;found=4;edges=9,5").has_value())
+      << "boundaries ascend";
+  EXPECT_FALSE(RangeCheckpoint::Decode("run=7;fence=1;after=2;pages=3;found=4;edges=").has_value());
+  // Written before boundaries were kept: still resumes, with none.
+  auto old = RangeCheckpoint::Decode("run=7;fence=1;after=2;pages=3;found=4");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_TRUE(old->boundaries.empty());
+}
+
+// Strava's `after` is exclusive: when a full page ends with an activity whose
+// start second another one shares, the next request skips that other one.
+// Reconciling must not take it for deleted; a truly deleted one in the same
+// run still goes.
+TEST_F(BackfillTest, AnActivityHiddenByAPageBoundaryIsNotTakenForDeleted) {
+  auto rides = RidesOf(2024, 199, 1);
+  core::Activity twin = rides.back();  // ride 199's start second, a larger id: listed after it
+  twin.id = 5000;
+  twin.raw_json = R"({"id":5000})";
+  for (auto& a : rides) source_.Put(a);
+  source_.Put(twin);
+  auto first = Run({2024});  // 200 activities: one full page ending with the twin, then an empty one
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_TRUE(StoredIds(2024).contains(5000));
+
+  // Two earlier rides and one deleted: the full page now ends with ride 199,
+  // and the next request (after its second) cannot list the twin.
+  source_.Put(Ride(6000, "2024-01-01T01:00:00Z", -5));
+  source_.Put(Ride(6001, "2024-01-01T02:00:00Z", -5));
+  source_.Remove(50);
+  auto second = Run({2024});
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(second->list_requests, 2);
+  EXPECT_TRUE(StoredIds(2024).contains(5000)) << "the twin is on Strava; only the listing skipped it";
+  EXPECT_FALSE(StoredIds(2024).contains(50));
+  EXPECT_EQ(second->years.at(0).removed, 1);
+}
+
+// The page boundaries travel in the checkpoint: a run stopped right after
+// the full page that hides the twin still keeps it when resumed.
+TEST_F(BackfillTest, PageBoundariesSurviveAStopAndResume) {
+  auto rides = RidesOf(2024, 199, 1);
+  core::Activity twin = rides.back();
+  twin.id = 5000;
+  twin.raw_json = R"({"id":5000})";
+  for (auto& a : rides) source_.Put(a);
+  source_.Put(twin);
+  ASSERT_TRUE(Run({2024}).has_value());
+  source_.Put(Ride(6000, "2024-01-01T01:00:00Z", -5));
+  source_.before_call = [n = 0](int) mutable -> Status {  // the source counts calls across runs
+    if (++n == 2) return Fail(ErrorCode::kDailyRateLimited, "daily limit");  // after the full page
+    return Ok();
+  };
+  auto stopped = Run({2024});
+  ASSERT_TRUE(stopped.has_value()) << stopped.error().message;
+  ASSERT_TRUE(stopped->stopped.has_value());
+  source_.before_call = nullptr;
+  auto resumed = Run({2024});
+  ASSERT_TRUE(resumed.has_value()) << resumed.error().message;
+  EXPECT_TRUE(resumed->resumed);
+  EXPECT_TRUE(StoredIds(2024).contains(5000)) << "the boundary came back with the checkpoint";
+  EXPECT_EQ(resumed->years.at(0).removed, 0);
 }
 
 TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {
