@@ -100,16 +100,10 @@ class PageWriter {
   PageWriter(const PageWriter&) = delete;
   PageWriter& operator=(const PageWriter&) = delete;
 
-  // Queues a page while fewer than kQueued wait (write-ahead: a plain
-  // hand-off was 20-25 % slower than one page; 16 instead of 2 keep the
-  // fetching going while the writer finalizes a year, 6-13 % faster on
-  // 2026-11-29). So at most kQueued + 2 pages are in flight, the one being
-  // written, the waiting ones and the one being fetched: a kill re-fetches
-  // at most those (uncommitted) pages, never a completed one.
-  static constexpr size_t kQueued = 16;
+  // Queues a page while fewer than kWriteAheadPages wait (backfill.h).
   Status Push(PageWork work) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return queue_.size() < kQueued || error_; });
+    cv_.wait(lock, [&] { return queue_.size() < kWriteAheadPages || error_; });
     if (error_) return std::unexpected(*error_);
     queue_.push_back(std::move(work));
     cv_.notify_all();

@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -83,12 +86,14 @@ class RecordingOutput final : public ports::YearOutput {
  public:
   Status WriteYear(int year, const std::string& category, std::span<const core::DailyTotals> days, core::Date,
                    bool) override {
+    if (on_write) on_write();
     int64_t mm = 0;
     for (const auto& d : days) mm += d.distance_mm;
     written[{year, category}] = mm;
     return Ok();
   }
   std::map<std::pair<int, std::string>, int64_t> written;  // total distance in mm
+  std::function<void()> on_write;  // runs first, on the page writer's thread
 };
 
 // An activity starting at `local` wall-clock time with the given UTC offset.
@@ -241,6 +246,50 @@ TEST_F(BackfillTest, PageBoundariesSurviveAStopAndResume) {
   EXPECT_TRUE(resumed->resumed);
   EXPECT_TRUE(StoredIds(2024).contains(5000)) << "the boundary came back with the checkpoint";
   EXPECT_EQ(resumed->years.at(0).removed, 0);
+}
+
+// The resume guarantee rests on this bound: the fetching runs at most
+// kWriteAheadPages + 1 pages past the last page committed (the waiting ones
+// and the one being written), and, with the writer held up in a year's
+// finalize (its page committed), it does get kWriteAheadPages past it.
+TEST_F(BackfillTest, TheFetchingRunsAtMostTheWriteAheadPastTheLastCommittedPage) {
+  for (int year = 2000; year <= 2025; ++year)
+    for (auto& a : RidesOf(year, 200, (year - 1999) * 1000)) source_.Put(a);
+  const std::string key = "backfill:" + std::to_string(kAthlete) + ":2000-2025";
+  auto committed = [&]() -> int64_t {
+    auto saved = store_->LoadCheckpoint(key);
+    if (!saved || !*saved) return 0;
+    auto cp = RangeCheckpoint::Decode(**saved);
+    return cp ? cp->pages : 0;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t calls = 0, max_lead = 0;
+  source_.before_call = [&](int) -> Status {
+    std::lock_guard lock(mu);
+    max_lead = std::max(max_lead, calls - committed());  // pages fetched, not committed
+    ++calls;
+    cv.notify_all();
+    return Ok();
+  };
+  bool held = false;
+  output_.on_write = [&] {  // hold the writer at the first year it writes until the fetching is as far as it goes
+    std::unique_lock lock(mu);
+    if (std::exchange(held, true)) return;
+    const int64_t target = committed() + static_cast<int64_t>(kWriteAheadPages) + 1;  // its Push then blocks
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls >= target; }))
+        << "the fetching stopped at call " << calls << ", before " << target;
+    // ... and no further while the writer is held: a correct queue never
+    // makes another call here, a larger one would within milliseconds.
+    EXPECT_FALSE(cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return calls > target; }))
+        << "the fetching ran past the write-ahead: call " << calls;
+  };
+  auto r = Run({2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008, 2009, 2010, 2011, 2012,
+                2013, 2014, 2015, 2016, 2017, 2018, 2019, 2020, 2021, 2022, 2023, 2024, 2025});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(StoredIds(2013).size(), 200u);
+  EXPECT_LE(max_lead, static_cast<int64_t>(kWriteAheadPages) + 1);
+  EXPECT_GE(max_lead, static_cast<int64_t>(kWriteAheadPages)) << "the hold let the fetching get that far";
 }
 
 TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {

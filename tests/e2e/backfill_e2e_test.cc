@@ -281,10 +281,10 @@ TEST_F(BackfillE2E, KilledMidRunResumesToTheSameState) {
   auto all = SimActivities();
   EXPECT_EQ(StoredIds(2024), IdsOfYear(all, 2024));
   // Only pages fetched but not committed when killed are fetched again
-  // (completed pages never). PageWriter allows 16 waiting pages, but here
-  // two reads per window keep the fetching at most a window ahead of the
-  // writer: the one being written, the ones waiting and the one being fetched
-  // are at most 4.
+  // (completed pages never). Up to kWriteAheadPages may wait for the writer
+  // (bound tested in BackfillTest), but here two reads per window keep the
+  // fetching at most a window ahead of it: the one being written, the ones
+  // waiting and the one being fetched are at most 4.
   EXPECT_LE(ListRequests(), ExpectedListRequests(all, 2024, 2024) + 4);
   EXPECT_GE(fetched, 3);
 }
