@@ -17,13 +17,8 @@ bin="${BIN:-$here/build/release/bin}"
 work="$(mktemp -d /tmp/dl-bench.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
-start_sim() {  # args...
-  "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r "$@" >"$work/sim.out" 2>/dev/null &
-  sim_pid=$!
-  for _ in $(seq 1 200); do grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-  sim_url=$(sed -n 's/^listening on //p' "$work/sim.out")
-}
-stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; }
+emu_pgid=""
+source "$here/bench/lib.sh"  # start_sim, stop_sim
 backfill() {  # years...  (a fresh data folder)
   rm -rf "$work/data"
   backfill_into_data "$@"

@@ -15,26 +15,23 @@ command -v perf >/dev/null || { echo "perf is not installed (apt-get install lin
 work="$(mktemp -d /tmp/dl-threads.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
-start_sim() {  # a new simulated athlete (a used refresh token is refused, as on Strava)
-  "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r --generate 7 \
-    --years 2022-2025 --per-year 5000 --rate-limit 100000,1000000 --read-rate-limit 100000,1000000 >"$work/sim.out" 2>/dev/null &
-  sim_pid=$!
-  for _ in $(seq 1 200); do grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-  sim_url=$(sed -n 's/^listening on //p' "$work/sim.out")
+emu_pgid=""
+source "$here/bench/lib.sh"  # start_sim, stop_sim
+sim_for_run() {  # a new simulated athlete and a fresh data folder (a used refresh token is refused)
+  start_sim --generate 7 --years 2022-2025 --per-year 5000 --rate-limit 100000,1000000 --read-rate-limit 100000,1000000
   rm -rf "$work/data"
   export STRAVA_CLIENT_ID=1 STRAVA_CLIENT_SECRET=s STRAVA_REFRESH_TOKEN=r STRAVA_API_URL="$sim_url/api/v3" \
     STRAVA_OAUTH_URL="$sim_url/oauth" DESIRELINES_DATA_DIR="$work/data"
 }
-stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; }
 
 # Run 1: scheduler events with the kernel stack at every switch.
-start_sim
+sim_for_run
 perf sched record -g -o "$work/sched.data" -- "$bin/desirelines" backfill --json --years 2022 2023 2024 2025 \
   >"$work/out1.json" 2>/dev/null
 perf sched timehist -i "$work/sched.data" -g --max-stack 14 2>/dev/null >"$work/timehist.txt"
 stop_sim
 # Run 2 (a fresh store): the list requests and the exit, by syscall.
-start_sim
+sim_for_run
 perf trace -e sendto,exit_group -o "$work/trace.txt" -- "$bin/desirelines" backfill --json --years 2022 2023 2024 2025 \
   >"$work/out2.json" 2>/dev/null
 stop_sim

@@ -1,5 +1,5 @@
 # Shared helpers of the bench scripts: `source "$here/bench/lib.sh"` after
-# setting `work` (a temporary folder) and `emu_pgid=""`.
+# setting `work` (a temporary folder), `bin` (the binaries) and `emu_pgid=""`.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -31,3 +31,15 @@ stop_emulator() {
   [ -n "${emu_pgid:-}" ] && { kill -- "-$emu_pgid" 2>/dev/null; sleep 1; kill -9 -- "-$emu_pgid" 2>/dev/null; }
   return 0
 }
+
+# Starts strava-sim on a free loopback port with the bench credentials
+# (client 1, secret s, refresh token r) and the given flags; sets sim_pid and
+# sim_url. A refresh token is used once (as on Strava): a new run of
+# `desirelines` against a fresh data folder needs a new simulator.
+start_sim() {  # strava-sim flags...
+  "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r "$@" >"$work/sim.out" 2>/dev/null &
+  sim_pid=$!
+  for _ in $(seq 1 200); do grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  sim_url=$(sed -n 's/^listening on //p' "$work/sim.out")
+}
+stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; }
