@@ -15,7 +15,7 @@ export LC_ALL=C  # $EPOCHREALTIME and the numbers parsed below use a decimal poi
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${BIN:-$here/build/release/bin}"
 work="$(mktemp -d /tmp/dl-bench.XXXXXX)"
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 emu_pgid=""
 source "$here/bench/lib.sh"  # start_sim, stop_sim

@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${1:-$here/build/release/bin}"
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
 work="$(mktemp -d /tmp/dl-threads.XXXXXX)"
-trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 emu_pgid=""
 source "$here/bench/lib.sh"  # start_sim, stop_sim

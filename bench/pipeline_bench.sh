@@ -11,7 +11,7 @@ bin="${BIN:-$here/build/release/bin}"
 n="${1:-3000}"
 conc="${2:-8}"
 work="$(mktemp -d /tmp/dl-pbench.XXXXXX)"
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r --generate 5 \
   --years 2024-2024 --per-year "$n" --rate-limit 10000000,100000000 --read-rate-limit 10000000,100000000 \
