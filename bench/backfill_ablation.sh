@@ -14,8 +14,9 @@
 #   DL_ABL_NORAW=1      the raw JSON is neither encoded nor stored (the issue requires it)
 #   DL_ABL_PAGERAW=L    with NORAW: each page's raw JSON stored as one zstd frame at level L
 #                       (one row per page instead of one per activity: the "raw per page" design)
-#   DL_ABL_NOSEENIDX=1  the activities_by_seen_run index dropped
 #   DL_ABL_NOFINAL=1    no reconciliation, no year rebuild, no files (the issue requires them)
+#   DL_ABL_NOPOLY=1     the typed map_summary_polyline column left NULL (the issue requires it;
+#                       ~750 of the typed row's ~1,100 bytes)
 # plus `--dry-run` (fetch and parse only: nothing is stored). Every result is
 # the median and the best of RUNS runs, end to end (process start to exit).
 # The patch is against the code of its commit: if it no longer applies, the
@@ -64,8 +65,9 @@ dry_run() {  # one --dry-run of the same athlete; prints its wall seconds
 }
 
 configs=("as shipped:" "no raw JSON:DL_ABL_NORAW=1" "raw per page, zstd -1:DL_ABL_NORAW=1 DL_ABL_PAGERAW=-1"
-  "no seen_by_run index:DL_ABL_NOSEENIDX=1" "no reconcile/aggregates/files:DL_ABL_NOFINAL=1"
-  "none of raw, index, aggregates:DL_ABL_NORAW=1 DL_ABL_NOSEENIDX=1 DL_ABL_NOFINAL=1")
+  "no reconcile/aggregates/files:DL_ABL_NOFINAL=1"
+  "no raw, no aggregates:DL_ABL_NORAW=1 DL_ABL_NOFINAL=1"
+  "no raw, no aggregates, no polyline:DL_ABL_NORAW=1 DL_ABL_NOFINAL=1 DL_ABL_NOPOLY=1")
 for round in $(seq 1 "${ROUNDS:-2}"); do
   echo
   echo "== round $round ($(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)): 20,000 activities, ${RUNS:-5} runs each"

@@ -36,10 +36,15 @@ stop_emulator() {
 # (client 1, secret s, refresh token r) and the given flags; sets sim_pid and
 # sim_url. A refresh token is used once (as on Strava): a new run of
 # `desirelines` against a fresh data folder needs a new simulator.
+# The output file is removed first: the shell may run the readiness check
+# before the new process has truncated it, and the last run's line names a
+# closed port.
 start_sim() {  # strava-sim flags...
+  rm -f "$work/sim.out"
   "$bin/strava-sim" --listen 127.0.0.1:0 --client-id 1 --client-secret s --refresh-token r "$@" >"$work/sim.out" 2>/dev/null &
   sim_pid=$!
-  for _ in $(seq 1 200); do grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  wait_until 60 grep -qs '^listening on ' "$work/sim.out"
   sim_url=$(sed -n 's/^listening on //p' "$work/sim.out")
+  [ -n "$sim_url" ] || { echo "strava-sim did not start" >&2; return 1; }
 }
 stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; }

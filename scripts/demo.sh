@@ -52,6 +52,7 @@ export STRAVA_VERIFY_TOKEN=demo-verify-token
 port="${DEMO_PORT:-8080}"
 serve_out="$demo/serve.out"
 start_serve() {
+  rm -f "$serve_out"  # else the check below may read the last start's line before the new process truncates it
   "$bin/desirelines" serve --listen "127.0.0.1:$port" >"$serve_out" 2>"$demo/serve.log" &
   serve_pid=$!
   for _ in $(seq 1 100); do grep -q '^listening on ' "$serve_out" 2>/dev/null && break; sleep 0.1; done
