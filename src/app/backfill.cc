@@ -325,6 +325,11 @@ struct Backfill::Range {
   int64_t range_before = 0;
   int64_t effective_end = 0;  // range_before, or now for the current year (progress)
   RangeCheckpoint cp;
+  // The report's per-year requests and duration: each page's are its year's
+  // (AttributePage); what the range spent besides goes to RunRange's tally.
+  int page_year = 0;  // the year of the last page attributed
+  int64_t page_requests = 0, attributed_requests = 0;
+  double page_s = 0, attributed_s = 0;
 };
 
 Status Backfill::RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report) {
@@ -361,14 +366,18 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
   report.run_id = cp.run_id;
   const int64_t now = EpochOf(clock_);
   range.effective_end = std::min(range.range_before, std::max(now, range.range_after + 1));
-  if (auto s = FetchRange(options, range, report); !s) return s;
+  range.page_year = first_year;
+  Status fetched = FetchRange(options, range, report);
+  // Requests sent besides the pages' (none today) count for the first year;
+  // time besides the pages' (writing the last pages, the last finalize) for
+  // the year the listing ended in.
+  YearOf(report, first_year).requests += source_.RequestsSent() - requests_before - range.attributed_requests;
+  YearOf(report, range.page_year).duration_s += std::max(0.0, SecondsSince(t0) - range.attributed_s);
+  if (!fetched) return fetched;
   // Every year was reconciled and written by the page writer as the listing
   // passed it (FetchRange); the range is complete.
   if (!options.dry_run)
     if (auto s = store_->DeleteCheckpoint(range.key); !s) return s;
-  auto& first = YearOf(report, first_year);
-  first.requests += source_.RequestsSent() - requests_before;
-  first.duration_s += SecondsSince(t0);
   observer_.OnRangeDone(first_year, last_year);
   return Ok();
 }
@@ -377,6 +386,25 @@ struct Backfill::Split {
   std::map<int, std::vector<core::Activity>> by_year;
   int64_t max_start = 0;
 };
+
+// A page's requests (retries and rate-limit waits included) and time count
+// for the year most of its activities belong to (the earlier on a tie); a
+// page with none of the range's years (or none at all: a failed request),
+// for the year of the page before.
+void Backfill::AttributePage(Range& range, const Split& split, BackfillReport& report) {
+  size_t most = 0;
+  for (const auto& [year, acts] : split.by_year) {
+    if (acts.size() > most) {
+      most = acts.size();
+      range.page_year = year;
+    }
+  }
+  auto& yr = YearOf(report, range.page_year);
+  yr.requests += range.page_requests;
+  yr.duration_s += range.page_s;
+  range.attributed_requests += range.page_requests;
+  range.attributed_s += range.page_s;
+}
 
 Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const Range& range,
                                       std::unordered_set<int64_t>& seen_ids, BackfillReport& report) {
@@ -428,7 +456,7 @@ struct Backfill::Tally {
   }
 };
 
-Result<std::vector<core::Activity>> Backfill::ListPage(const BackfillOptions& options, const Range& range,
+Result<std::vector<core::Activity>> Backfill::ListPage(const BackfillOptions& options, Range& range,
                                                        BackfillReport& report) {
   auto fetch_start = std::chrono::steady_clock::now();
   int64_t sent_before = source_.RequestsSent();
@@ -438,8 +466,10 @@ Result<std::vector<core::Activity>> Backfill::ListPage(const BackfillOptions& op
   q.page = 1;
   q.per_page = options.per_page;
   auto page = source_.ListActivities(q);
-  report.fetch_s += SecondsSince(fetch_start);
-  report.list_requests += source_.RequestsSent() - sent_before;  // retries included
+  range.page_s = SecondsSince(fetch_start);
+  range.page_requests = source_.RequestsSent() - sent_before;  // retries included
+  report.fetch_s += range.page_s;
+  report.list_requests += range.page_requests;
   if (page) ++report.pages;
   return page;
 }
@@ -513,11 +543,13 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
   for (bool last_page = false; !last_page;) {
     auto page = ListPage(options, range, report);
     if (!page) {
+      AttributePage(range, Split{}, report);  // its requests and waits: the year the listing is in
       status = std::unexpected(page.error());
       break;
     }
     last_page = static_cast<int>(page->size()) < options.per_page;
     Split split = SplitByYear(*page, range, seen_ids, report);
+    AttributePage(range, split, report);
     if (!last_page && split.max_start <= range.cp.cursor_after_epoch_s) {
       // A full page that does not move the cursor would loop forever.
       status = Fail(ErrorCode::kProtocol, "Strava returned a full page without newer activities; stopping");

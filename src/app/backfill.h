@@ -91,8 +91,12 @@ struct BackfillOptions {
 struct YearReport {
   int year = 0;
   int64_t found = 0, inserted = 0, updated = 0, unchanged = 0, fenced = 0, removed = 0, errors = 0;
+  // A merged range is one listing: each page's list requests (retries
+  // included) and wall time count for the year most of its activities belong
+  // to; the range's remaining time (writing the last pages, the last year's
+  // finalize) for the year the listing ended in.
   double duration_s = 0;
-  int64_t requests = 0;  // list requests of the range, attributed to its first year
+  int64_t requests = 0;
   std::vector<core::Activity> sample;  // dry run: the first ten
 };
 
@@ -142,8 +146,9 @@ class Backfill {
   struct Split;
   struct Tally;
   // One list request at the range's cursor, timed and counted in the report.
-  Result<std::vector<core::Activity>> ListPage(const BackfillOptions& options, const Range& range,
+  Result<std::vector<core::Activity>> ListPage(const BackfillOptions& options, Range& range,
                                                BackfillReport& report);
+  void AttributePage(Range& range, const Split& split, BackfillReport& report);
   backfill_internal::PageWork MakeWork(const BackfillOptions& options, Range& range, Split& split, bool last_page,
                                        BackfillReport& report);
   void ReadyForWriter(backfill_internal::PageWork& work, const Range& range, bool last_page, int& next_final,

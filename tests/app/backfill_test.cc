@@ -311,6 +311,32 @@ TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {
   }
 }
 
+// A merged range is one listing; the summary still says what each year cost:
+// a page counts for the year most of its activities are in (the earlier on a
+// tie), so the years' requests add up to the run's.
+TEST_F(BackfillTest, EachYearIsChargedThePagesMostlyItsOwn) {
+  for (auto& a : RidesOf(2023, 450, 1)) source_.Put(a);
+  for (auto& a : RidesOf(2024, 450, 10'001)) source_.Put(a);
+  for (auto& a : RidesOf(2025, 450, 20'001)) source_.Put(a);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = Run({2023, 2024, 2025});
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->list_requests, 7);  // 1,350 activities: 6 full pages and a short one
+  ASSERT_EQ(r->years.size(), 3u);
+  // Pages of 200 in order: 2023 | 2023 | 50 of 2023 + 150 of 2024 | 2024 |
+  // 100 of 2024 + 100 of 2025 (a tie) | 2025 | 150 of 2025.
+  EXPECT_EQ(r->years[0].requests, 2);
+  EXPECT_EQ(r->years[1].requests, 3);
+  EXPECT_EQ(r->years[2].requests, 2);
+  double sum_s = 0;
+  for (const auto& y : r->years) {
+    EXPECT_GT(y.duration_s, 0) << y.year;
+    sum_s += y.duration_s;
+  }
+  EXPECT_LE(sum_s, wall_s) << "the years share the run's time, never count it twice";
+}
+
 TEST_F(BackfillTest, ContiguousYearsShareOneListingAndLocalDatesDecideTheYear) {
   // 20:00 on 31 December in New York is 01:00 UTC on 1 January: the old year.
   source_.Put(Ride(1, "2024-12-31T20:00:00Z", -5));
