@@ -422,6 +422,11 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
     }
     int y = static_cast<int>(date->year());
     if (y < range.first_year || y > range.last_year) continue;
+    if (auto why = core::ImplausibleAmounts(a)) {
+      ++YearOf(report, y).errors;
+      observer_.OnMessage("activity " + std::to_string(a.id) + " skipped: Strava sent " + *why);
+      continue;
+    }
     split.by_year[y].push_back(std::move(a));
   }
   return split;

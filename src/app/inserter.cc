@@ -356,6 +356,10 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch
     return Fail(group, Error{ErrorCode::kProtocol, "Strava answered activity " + std::to_string(activity.id) +
                                                        " of athlete " + std::to_string(activity.athlete_id)});
   }
+  if (auto why = core::ImplausibleAmounts(activity)) {
+    return Fail(group, Error{ErrorCode::kProtocol,
+                             "Strava answered activity " + std::to_string(activity.id) + " with " + *why});
+  }
   if (group.Has("delete")) {
     Log("ignored the delete in " + group.Describe() + ": Strava still has the activity (forged or stale event)");
     Count([](InserterStats& s) { ++s.forged_deletes; });

@@ -1,13 +1,30 @@
 #include "core/aggregates.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <sstream>
 #include <tuple>
 
 namespace dl::core {
 
 double MmToMiles(int64_t mm) { return static_cast<double>(mm) / 1e6 * kMilesPerKm; }
 double MmToKm(int64_t mm) { return static_cast<double>(mm) / 1e6; }
+
+std::optional<std::string> ImplausibleAmounts(const Activity& a) {
+  auto outside = [](double v, double max) { return !std::isfinite(v) || v < 0 || v > max; };
+  auto text = [](double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
+  if (outside(a.distance_m, 1e8)) return "distance " + text(a.distance_m) + " m (out of range)";
+  if (a.moving_time_s < 0 || a.moving_time_s > int64_t{10} * 366 * 86400)
+    return "moving_time " + std::to_string(a.moving_time_s) + " s (out of range)";
+  if (outside(a.total_elevation_gain_m, 1e6))
+    return "total_elevation_gain " + text(a.total_elevation_gain_m) + " m (out of range)";
+  return std::nullopt;
+}
 
 std::optional<DayShare> ShareOf(const Activity& a, std::string category) {
   auto date = a.LocalDate();

@@ -49,6 +49,13 @@ struct DayShare {
   int64_t elevation_gain_cm = 0;
 };
 
+// Why the amounts of `a` cannot be real, or nullopt when they can: distance,
+// moving time and elevation gain must be finite, not negative and within any
+// real activity (100,000 km, ten years, 1,000 km of climbing). Such bounds
+// also keep every sum of integer units far inside int64. Strava's answers are
+// checked with it before they are stored.
+std::optional<std::string> ImplausibleAmounts(const Activity& a);
+
 // The share of `a`, or nullopt when its local date does not parse.
 std::optional<DayShare> ShareOf(const Activity& a, std::string category);
 

@@ -469,6 +469,27 @@ TEST_F(BackfillTest, AnActivityListedAfterItsYearWasReconciledIsAnError) {
   EXPECT_EQ(r->years.at(1).errors, 0);
 }
 
+// A distance no activity can have (1e300 m rounds to no int64 millimetre
+// count; a negative one would subtract) is refused with an error instead of
+// corrupting the year's integer totals; the other activities are stored.
+TEST_F(BackfillTest, AnActivityWithImpossibleAmountsIsAnErrorNotPartOfTheTotals) {
+  source_.Put(Ride(1, "2025-03-01T10:00:00Z", 0, 12'000));
+  source_.Put(Ride(2, "2025-03-02T10:00:00Z", 0, 1e300));
+  source_.Put(Ride(3, "2025-03-03T10:00:00Z", 0, -5'000));
+  core::Activity endless = Ride(4, "2025-03-04T10:00:00Z", 0, 8'000);
+  endless.moving_time_s = int64_t{9'000'000'000'000'000'000};
+  source_.Put(endless);
+  auto r = Run({2025});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->years.at(0).errors, 3);
+  EXPECT_EQ(StoredIds(2025), (std::set<int64_t>{1}));
+  EXPECT_EQ(output_.written.at({2025, "cycling"}), 12'000'000);
+  auto days = store_->DailyForYear(kAthlete, 2025, "cycling");
+  ASSERT_TRUE(days.has_value());
+  ASSERT_EQ(days->size(), 1u);
+  EXPECT_EQ(days->at(0).moving_time_s, 1800);
+}
+
 TEST_F(BackfillTest, ReRunsAreUnchangedAndDeletionsOnStravaAreArchived) {
   for (auto& a : RidesOf(2024, 30, 1)) source_.Put(a);
   for (auto& a : RidesOf(2023, 5, 501)) source_.Put(a);

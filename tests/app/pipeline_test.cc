@@ -430,6 +430,27 @@ TEST_F(InserterTest, ErrorsThatRetriesCannotFixAreDeadLetteredAtOnce) {
   EXPECT_EQ(DeadLetters()[0].attempts, 1);
 }
 
+// Strava's answer with a distance no activity can have is not stored (it
+// would corrupt the integer daily totals): dead-lettered at once, saying why,
+// and the stored copy stays.
+TEST_F(InserterTest, AnAnswerWithImpossibleAmountsIsDeadLetteredAndTheStoredCopyKept) {
+  const core::Activity ride = MakeActivity(43, kAthlete, "2023-06-01T08:00:00Z", 20'000);
+  store_.Put(ride);
+  core::Activity broken = ride;
+  broken.distance_m = 1e300;
+  broken.name = "renamed";
+  api_.UpsertActivity(broken);
+  Enqueue({Event("update", 43, kNow)});
+  EXPECT_EQ(Run(), 1);
+  ASSERT_EQ(DeadLetters().size(), 1u);
+  EXPECT_THAT(DeadLetters()[0].last_error, HasSubstr("distance"));
+  EXPECT_EQ(Stored(43), ride);
+  auto days = store_.DailyForYear(kAthlete, 2023, "");
+  ASSERT_TRUE(days.has_value());
+  ASSERT_EQ(days->size(), 1u);
+  EXPECT_EQ(days->at(0).distance_mm, 20'000'000);
+}
+
 TEST_F(InserterTest, StoreFailuresAreRetriedNotLost) {
   api_.UpsertActivity(MakeActivity(42, kAthlete, "2023-06-01T08:00:00Z"));
   store_.FailNext(Error{ErrorCode::kIo, "disk full"});
