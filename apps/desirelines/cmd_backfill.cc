@@ -172,8 +172,7 @@ int RunBackfill(const BackfillFlags& flags, const CommonFlags& common) {
   app::BackfillOptions o;
   o.years = flags.years;
   o.categories = *sports;
-  o.dry_run = flags.dry_run;
-  o.today = TodayFor(*clock, std::nullopt);
+  o.dry_run = flags.dry_run;  // o.today unset: the athlete's, from their activities' time zone
   auto report = backfill.Run(o);
   // Unused reservations go back to the shared budget (best effort: if this
   // fails they only stay counted until their window ends).
@@ -221,8 +220,8 @@ int RunAggregate(const std::vector<int>& years, const std::string& sports_spec, 
   }
   auto clock = MakeSystemClock();
   adapters::files::FileYearOutput output(config->data_dir);
-  core::Date today = TodayFor(*clock, std::nullopt);
   int64_t athlete = athletes->front();
+  core::Date today = app::AthleteToday(**store, *clock, athlete);
   if (common.json) std::printf("{\"ok\":true,\"years\":[");
   bool first = true;
   for (int year : std::set<int>(years.begin(), years.end())) {

@@ -38,6 +38,7 @@ struct PageWork {
   // aggregates written after it, while the next pages are fetched.
   std::vector<int> finalize;
   std::vector<int64_t> boundaries;  // RangeCheckpoint::boundaries, when `finalize` is not empty
+  core::Date today;                 // Backfill::Today, when `finalize` is not empty
 };
 
 struct PageDone {
@@ -330,6 +331,7 @@ struct Backfill::Range {
   int page_year = 0;  // the year of the last page attributed
   int64_t page_requests = 0, attributed_requests = 0;
   double page_s = 0, attributed_s = 0;
+  std::optional<double> latest_offset_s;  // utc_offset of the latest activity listed by this run
 };
 
 Status Backfill::RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report) {
@@ -385,6 +387,7 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
 struct Backfill::Split {
   std::map<int, std::vector<core::Activity>> by_year;
   int64_t max_start = 0;
+  std::optional<double> latest_offset_s;  // of the activity that starts at max_start
 };
 
 // A page's requests (retries and rate-limit waits included) and time count
@@ -412,7 +415,10 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
   split.max_start = range.cp.cursor_after_epoch_s;
   for (auto& a : page) {
     auto start = a.StartUtc();
-    if (start) split.max_start = std::max<int64_t>(split.max_start, start->time_since_epoch().count());
+    if (start && start->time_since_epoch().count() >= split.max_start) {
+      split.max_start = start->time_since_epoch().count();
+      split.latest_offset_s = a.utc_offset_s;
+    }
     if (!seen_ids.insert(a.id).second) continue;
     auto date = a.LocalDate();
     if (!date) {
@@ -485,6 +491,7 @@ PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split&
                             BackfillReport& report) {
   RangeCheckpoint& cp = range.cp;
   cp.cursor_after_epoch_s = split.max_start;
+  if (split.latest_offset_s) range.latest_offset_s = split.latest_offset_s;
   if (!last_page) cp.boundaries.push_back(split.max_start);  // a full page: the next `after` hides its second
   ++cp.pages;
   PageWork work;
@@ -537,7 +544,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
     writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<backfill_internal::Reconciled> {
       auto reconciled = Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s, work.boundaries);
       if (!reconciled) return reconciled;
-      if (auto s = WriteAggregates(options, year); !s) return std::unexpected(s.error());
+      if (auto s = WriteAggregates(options, year, work.today); !s) return std::unexpected(s.error());
       return reconciled;
     });
   }
@@ -566,6 +573,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
       continue;
     }
     ReadyForWriter(work, range, last_page, next_final, report);
+    if (!work.finalize.empty()) work.today = Today(options, range);
     if (auto s = writer->Push(std::move(work)); !s) {
       status = s;
       break;
@@ -616,11 +624,30 @@ Result<bool> Backfill::MayBeHiddenByAPageBoundary(int64_t id, const std::vector<
   return start && std::binary_search(boundaries.begin(), boundaries.end(), start->time_since_epoch().count());
 }
 
-Status Backfill::WriteAggregates(const BackfillOptions& options, int year) {
+core::Date AthleteToday(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id) {
+  const int64_t now = EpochOf(clock);
+  const core::Date utc_today = core::LocalDateAt(now, 0);
+  const int year = static_cast<int>(utc_today.year());
+  for (int y : {year + 1, year, year - 1}) {  // at +14 h, local today may be in the next year
+    auto acts = store.ActivitiesInLocalYear(athlete_id, y);
+    if (acts && !acts->empty()) return core::LocalDateAt(now, acts->back().utc_offset_s);
+  }
+  return utc_today;
+}
+
+// Runs on the fetching thread: the activities listed so far may not be
+// stored yet.
+core::Date Backfill::Today(const BackfillOptions& options, const Range& range) {
+  if (options.today) return *options.today;
+  if (range.latest_offset_s) return core::LocalDateAt(EpochOf(clock_), *range.latest_offset_s);
+  return AthleteToday(*store_, clock_, athlete_id_);
+}
+
+Status Backfill::WriteAggregates(const BackfillOptions& options, int year, core::Date today) {
   if (auto s = store_->RebuildYear(athlete_id_, year); !s) return s;
   core::Date dec31{std::chrono::year{year}, std::chrono::December, std::chrono::day{31}};
   core::Date through = dec31;
-  if (options.today && static_cast<int>(options.today->year()) == year) through = *options.today;
+  if (static_cast<int>(today.year()) == year) through = today;
   std::vector<std::string> categories = options.categories;
   if (categories.empty()) categories.emplace_back(core::kDefaultCategory);
   for (const auto& category : categories) {

@@ -85,7 +85,9 @@ struct BackfillOptions {
   std::vector<std::string> categories;    // files to write; empty = the default category
   bool dry_run = false;                   // fetch and report; write nothing
   int per_page = 200;
-  std::optional<core::Date> today;        // athlete's local today (current-year series end)
+  // The athlete's local today (the current year's series ends there); unset:
+  // now in the time zone of the latest activity listed (else stored).
+  std::optional<core::Date> today;
 };
 
 struct YearReport {
@@ -124,6 +126,10 @@ class BackfillObserver {
   virtual void OnRangeDone(int /*first_year*/, int /*last_year*/) {}
   virtual void OnMessage(const std::string& /*line*/) {}
 };
+
+// The athlete's local today: now in the time zone (utc_offset) of their
+// latest stored activity of the last two years; the UTC date when there is none.
+core::Date AthleteToday(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id);
 
 // Contiguous ranges of the sorted, de-duplicated years: {2023,2024,2025,2019}
 // -> {{2019,2019},{2023,2025}}.
@@ -164,7 +170,9 @@ class Backfill {
   // Whether stored activity `id` starts in one of `boundaries` (sorted):
   // then the listing may have skipped it, and it is not taken for deleted.
   Result<bool> MayBeHiddenByAPageBoundary(int64_t id, const std::vector<int64_t>& boundaries);
-  Status WriteAggregates(const BackfillOptions& options, int year);
+  // The date that ends the current year's series (BackfillOptions::today).
+  core::Date Today(const BackfillOptions& options, const Range& range);
+  Status WriteAggregates(const BackfillOptions& options, int year, core::Date today);
   YearReport& YearOf(BackfillReport& report, int year);
 
   ActivitySource& source_;

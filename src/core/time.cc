@@ -1,6 +1,8 @@
 #include "core/time.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace dl::core {
@@ -97,6 +99,12 @@ int DayOfYear(Date d) {
 }
 
 Date AddDays(Date d, int days) { return Date{std::chrono::sys_days{d} + std::chrono::days{days}}; }
+
+Date LocalDateAt(int64_t utc_epoch_s, double utc_offset_s) {
+  double offset = std::isfinite(utc_offset_s) ? std::clamp(utc_offset_s, -12.0 * 3600, 14.0 * 3600) : 0.0;
+  const std::chrono::sys_seconds local{std::chrono::seconds{utc_epoch_s + std::llround(offset)}};
+  return Date{std::chrono::floor<std::chrono::days>(local)};
+}
 
 EpochRange WidenedUtcRangeForLocalYear(int year) {
   Date jan1{std::chrono::year{year}, std::chrono::January, std::chrono::day{1}};

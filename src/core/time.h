@@ -37,6 +37,11 @@ int DaysInYear(int year);
 int DayOfYear(Date d);
 Date AddDays(Date d, int days);
 
+// The calendar date at `utc_epoch_s` in a zone `utc_offset_s` from UTC (as
+// Strava's utc_offset); offsets beyond the widest zones (-12 h, +14 h) or
+// not finite are clamped to them.
+Date LocalDateAt(int64_t utc_epoch_s, double utc_offset_s);
+
 // [first second of 1 January, first second of next 1 January) in UTC for the
 // calendar year, widened so that every activity whose *local* date falls in
 // the year is inside: 14 h before (UTC+14) and 12 h after (UTC-12).

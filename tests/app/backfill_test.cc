@@ -84,15 +84,17 @@ class ScriptedSource final : public ActivitySource {
 
 class RecordingOutput final : public ports::YearOutput {
  public:
-  Status WriteYear(int year, const std::string& category, std::span<const core::DailyTotals> days, core::Date,
-                   bool) override {
+  Status WriteYear(int year, const std::string& category, std::span<const core::DailyTotals> days,
+                   core::Date through_date, bool) override {
     if (on_write) on_write();
     int64_t mm = 0;
     for (const auto& d : days) mm += d.distance_mm;
     written[{year, category}] = mm;
+    through[{year, category}] = core::FormatDate(through_date);
     return Ok();
   }
   std::map<std::pair<int, std::string>, int64_t> written;  // total distance in mm
+  std::map<std::pair<int, std::string>, std::string> through;  // where the cumulative series ends
   std::function<void()> on_write;  // runs first, on the page writer's thread
 };
 
@@ -488,6 +490,27 @@ TEST_F(BackfillTest, AnActivityWithImpossibleAmountsIsAnErrorNotPartOfTheTotals)
   ASSERT_TRUE(days.has_value());
   ASSERT_EQ(days->size(), 1u);
   EXPECT_EQ(days->at(0).moving_time_s, 1800);
+}
+
+// The current year's series runs to today in the athlete's time zone, not
+// UTC's: at 12:00 UTC on 31 December 2026 an athlete at UTC+14 is already in
+// 1 January 2027 (one point), and one at UTC-12 is still on 31 December.
+TEST_F(BackfillTest, TheCurrentYearRunsToTodayInTheAthletesTimeZone) {
+  clock_.SetEpochS(*core::ParseNaiveEpoch("2026-12-31T12:00:00Z"));
+  source_.Put(Ride(1, "2026-12-30T09:00:00Z", 14));
+  source_.Put(Ride(2, "2027-01-01T01:00:00Z", 14));  // 11:00 UTC on 31 December
+  auto r = Run({2026, 2027});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(output_.through.at({2026, "cycling"}), "2026-12-31");
+  EXPECT_EQ(output_.through.at({2027, "cycling"}), "2027-01-01");
+
+  clock_.SetEpochS(*core::ParseNaiveEpoch("2026-06-01T08:00:00Z"));
+  source_.Remove(1);
+  source_.Remove(2);
+  source_.Put(Ride(3, "2026-05-31T19:00:00Z", -12));  // 07:00 UTC on 1 June: the latest
+  r = Run({2026});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(output_.through.at({2026, "cycling"}), "2026-05-31");
 }
 
 TEST_F(BackfillTest, ReRunsAreUnchangedAndDeletionsOnStravaAreArchived) {
