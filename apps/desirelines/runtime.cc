@@ -32,6 +32,13 @@ std::map<std::string, std::string> Environment() {
 
 void OnSignal(int) { StopFlag().store(true); }
 
+// A configuration or sports file that cannot be read (absent, unreadable) is
+// a configuration error, exit 2, like one that does not parse.
+Error AsConfigurationError(Error e) {
+  e.code = ErrorCode::kInvalidArgument;
+  return e;
+}
+
 }  // namespace
 
 std::atomic<bool>& StopFlag() {
@@ -62,7 +69,7 @@ Result<app::Config> LoadConfig(const CommonFlags& flags) {
   app::ConfigMap file;
   if (explicit_path || std::filesystem::exists(path)) {
     auto loaded = adapters::files::LoadConfigFile(path);
-    if (!loaded) return std::unexpected(loaded.error());
+    if (!loaded) return std::unexpected(AsConfigurationError(loaded.error()));
     bool holds_secret = false;
     for (const auto& [k, v] : *loaded) holds_secret = holds_secret || app::IsSecretKey(k);
     if (holds_secret) {
@@ -79,7 +86,9 @@ Result<app::Config> LoadConfig(const CommonFlags& flags) {
 
 Result<core::SportCategories> LoadCategories(const app::Config& config) {
   if (config.sports_file.empty()) return core::SportCategories::Default();
-  return adapters::files::LoadSportCategoriesFile(config.sports_file);
+  auto loaded = adapters::files::LoadSportCategoriesFile(config.sports_file);
+  if (!loaded) return std::unexpected(AsConfigurationError(loaded.error()));
+  return loaded;
 }
 
 bool StoreExists(const app::Config& config) {

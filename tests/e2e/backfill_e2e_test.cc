@@ -450,6 +450,14 @@ TEST_F(BackfillE2E, BadUsageIsExitTwo) {
   EXPECT_EQ(Backfill({"--years", "1999"}).code, 2);
   EXPECT_EQ(Backfill({"--years", "2024", "--sports", "curling"}).code, 2);
   EXPECT_EQ(Backfill({"--years", "2024"}, {{"STRAVA_API_URL", "ftp://nope"}}).code, 2);
+  // A configuration or sports file that is not there is a configuration error too.
+  auto missing = (dir_.path() / "absent.toml").string();
+  RunResult no_config = Backfill({"--years", "2024", "--config", missing});
+  EXPECT_EQ(no_config.code, 2) << no_config.err;
+  EXPECT_NE(no_config.err.find("absent.toml does not exist"), std::string::npos) << no_config.err;
+  EXPECT_EQ(Backfill({"--years", "2024"}, {{"DESIRELINES_CONFIG", missing}}).code, 2);
+  EXPECT_EQ(Backfill({"--years", "2024"}, {{"DESIRELINES_SPORTS_FILE", (dir_.path() / "absent.json").string()}}).code,
+            2);
 }
 
 }  // namespace
