@@ -356,6 +356,11 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch
     return Fail(group, Error{ErrorCode::kProtocol, "Strava answered activity " + std::to_string(activity.id) +
                                                        " of athlete " + std::to_string(activity.athlete_id)});
   }
+  if (!activity.LocalDate()) {
+    // Stored, it would count on no day and no backfill would reconcile it.
+    return Fail(group, Error{ErrorCode::kProtocol, "Strava answered activity " + std::to_string(activity.id) +
+                                                       " with an unreadable start_date_local"});
+  }
   if (auto why = core::ImplausibleAmounts(activity)) {
     return Fail(group, Error{ErrorCode::kProtocol,
                              "Strava answered activity " + std::to_string(activity.id) + " with " + *why});

@@ -451,6 +451,20 @@ TEST_F(InserterTest, AnAnswerWithImpossibleAmountsIsDeadLetteredAndTheStoredCopy
   EXPECT_EQ(days->at(0).distance_mm, 20'000'000);
 }
 
+// An answer whose start_date_local does not read as a date would be stored
+// on no day: no total would count it and no backfill would reconcile it. It
+// is dead-lettered at once instead (the backfill skips it as an error too).
+TEST_F(InserterTest, AnAnswerWithoutAReadableLocalDateIsDeadLetteredNotStored) {
+  core::Activity ride = MakeActivity(44, kAthlete, "2023-06-01T08:00:00Z", 20'000);
+  ride.start_date_local = "2023-06-01 around eight";
+  api_.UpsertActivity(ride);
+  Enqueue({Event("create", 44, kNow)});
+  EXPECT_EQ(Run(), 1);
+  ASSERT_EQ(DeadLetters().size(), 1u);
+  EXPECT_THAT(DeadLetters()[0].last_error, HasSubstr("start_date_local"));
+  EXPECT_FALSE(Stored(44));
+}
+
 TEST_F(InserterTest, StoreFailuresAreRetriedNotLost) {
   api_.UpsertActivity(MakeActivity(42, kAthlete, "2023-06-01T08:00:00Z"));
   store_.FailNext(Error{ErrorCode::kIo, "disk full"});
