@@ -13,6 +13,7 @@
 #include "adapters/files/year_files.h"
 #include "adapters/pubsub/aggregation_signal.h"
 #include "adapters/pubsub/pubsub_event_queue.h"
+#include "app/backfill.h"
 #include "app/intake.h"
 #include "app/pipeline.h"
 #include "commands.h"
@@ -71,15 +72,7 @@ class TodayProvider {
     auto& entry = cache_[athlete_id];
     if (now - entry.looked_up > std::chrono::minutes(1)) {
       entry.looked_up = now;
-      entry.offset.reset();
-      int year = static_cast<int>(TodayFor(clock_, std::nullopt).year());
-      for (int y : {year, year - 1}) {
-        auto acts = store_.ActivitiesInLocalYear(athlete_id, y);
-        if (acts && !acts->empty()) {
-          entry.offset = acts->back().utc_offset_s;
-          break;
-        }
-      }
+      entry.offset = app::LatestUtcOffset(store_, clock_, athlete_id);
     }
     return TodayFor(clock_, entry.offset);
   }

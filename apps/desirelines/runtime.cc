@@ -14,6 +14,7 @@
 #include "adapters/sqlite/sqlite_store.h"
 #include "adapters/strava_http/strava_http_client.h"
 #include "adapters/system/system_clock.h"
+#include "core/time.h"
 
 extern char** environ;
 
@@ -181,9 +182,8 @@ int ReportError(const Error& e, bool json) {
 }
 
 core::Date TodayFor(const ports::Clock& clock, std::optional<double> utc_offset_s) {
-  auto now = std::chrono::floor<std::chrono::seconds>(clock.Now());
-  if (utc_offset_s) now += std::chrono::seconds(static_cast<int64_t>(*utc_offset_s));
-  return core::Date{std::chrono::floor<std::chrono::days>(now)};
+  const int64_t now = std::chrono::floor<std::chrono::seconds>(clock.Now()).time_since_epoch().count();
+  return core::LocalDateAt(now, utc_offset_s.value_or(0));  // clamped to -12 h..+14 h, NaN as 0
 }
 
 }  // namespace dl::cli

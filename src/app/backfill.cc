@@ -38,6 +38,7 @@ struct PageWork {
   // aggregates written after it, while the next pages are fetched.
   std::vector<int> finalize;
   std::vector<int64_t> boundaries;  // RangeCheckpoint::boundaries, when `finalize` is not empty
+  std::vector<int64_t> rejected;    // Range::rejected (sorted), when `finalize` is not empty
   core::Date today;                 // Backfill::Today, when `finalize` is not empty
 };
 
@@ -332,6 +333,10 @@ struct Backfill::Range {
   int64_t page_requests = 0, attributed_requests = 0;
   double page_s = 0, attributed_s = 0;
   std::optional<double> latest_offset_s;  // utc_offset of the latest activity listed by this run
+  // Listed by this run but not stored (unreadable local date, impossible
+  // amounts): a stored copy is kept, not taken for deleted on Strava. Not in
+  // the checkpoint: a resumed run knows only its own.
+  std::set<int64_t> rejected;
 };
 
 Status Backfill::RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report) {
@@ -409,7 +414,7 @@ void Backfill::AttributePage(Range& range, const Split& split, BackfillReport& r
   range.attributed_s += range.page_s;
 }
 
-Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const Range& range,
+Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, Range& range,
                                       std::unordered_set<int64_t>& seen_ids, BackfillReport& report) {
   Split split;
   split.max_start = range.cp.cursor_after_epoch_s;
@@ -422,6 +427,7 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
     if (!seen_ids.insert(a.id).second) continue;
     auto date = a.LocalDate();
     if (!date) {
+      range.rejected.insert(a.id);
       ++YearOf(report, range.first_year).errors;
       observer_.OnMessage("activity " + std::to_string(a.id) + " has an unreadable start_date_local; skipped");
       continue;
@@ -429,6 +435,7 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, const R
     int y = static_cast<int>(date->year());
     if (y < range.first_year || y > range.last_year) continue;
     if (auto why = core::ImplausibleAmounts(a)) {
+      range.rejected.insert(a.id);
       ++YearOf(report, y).errors;
       observer_.OnMessage("activity " + std::to_string(a.id) + " skipped: Strava sent " + *why);
       continue;
@@ -530,7 +537,10 @@ void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page
   while (next_final <= range.last_year &&
          (last_page || cp.cursor_after_epoch_s >= core::WidenedUtcRangeForLocalYear(next_final).before_epoch_s))
     work.finalize.push_back(next_final++);
-  if (!work.finalize.empty()) work.boundaries = cp.boundaries;
+  if (!work.finalize.empty()) {
+    work.boundaries = cp.boundaries;
+    work.rejected.assign(range.rejected.begin(), range.rejected.end());
+  }
   work.key = range.key;
   work.checkpoint = cp.Encode();
   work.now_epoch_s = EpochOf(clock_);
@@ -542,7 +552,8 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
   std::optional<PageWriter> writer;
   if (!options.dry_run) {
     writer.emplace(*store_, [this, &options](int year, const PageWork& work) -> Result<backfill_internal::Reconciled> {
-      auto reconciled = Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s, work.boundaries);
+      auto reconciled =
+          Reconcile(year, work.run_id, work.fence_epoch_s, work.now_epoch_s, work.boundaries, work.rejected);
       if (!reconciled) return reconciled;
       if (auto s = WriteAggregates(options, year, work.today); !s) return std::unexpected(s.error());
       return reconciled;
@@ -594,7 +605,8 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
 
 // Runs on the page writer's thread: reports through its result, never the observer.
 Result<backfill_internal::Reconciled> Backfill::Reconcile(int year, int64_t run_id, int64_t fence,
-                                                          int64_t now_epoch_s, const std::vector<int64_t>& boundaries) {
+                                                          int64_t now_epoch_s, const std::vector<int64_t>& boundaries,
+                                                          const std::vector<int64_t>& rejected) {
   backfill_internal::Reconciled out;
   auto unseen = store_->UnseenInLocalYear(athlete_id_, year, run_id);
   if (!unseen) return std::unexpected(unseen.error());
@@ -602,6 +614,7 @@ Result<backfill_internal::Reconciled> Backfill::Reconcile(int year, int64_t run_
   ports::ArchiveRequest req;
   req.athlete_id = athlete_id_;
   for (int64_t id : *unseen) {
+    if (std::binary_search(rejected.begin(), rejected.end(), id)) continue;  // listed; its error is reported
     auto hidden = MayBeHiddenByAPageBoundary(id, boundaries);
     if (!hidden) return std::unexpected(hidden.error());
     (*hidden ? out.kept : req.ids).push_back(id);
@@ -624,15 +637,17 @@ Result<bool> Backfill::MayBeHiddenByAPageBoundary(int64_t id, const std::vector<
   return start && std::binary_search(boundaries.begin(), boundaries.end(), start->time_since_epoch().count());
 }
 
-core::Date AthleteToday(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id) {
-  const int64_t now = EpochOf(clock);
-  const core::Date utc_today = core::LocalDateAt(now, 0);
-  const int year = static_cast<int>(utc_today.year());
+std::optional<double> LatestUtcOffset(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id) {
+  const int year = static_cast<int>(core::LocalDateAt(EpochOf(clock), 0).year());
   for (int y : {year + 1, year, year - 1}) {  // at +14 h, local today may be in the next year
     auto acts = store.ActivitiesInLocalYear(athlete_id, y);
-    if (acts && !acts->empty()) return core::LocalDateAt(now, acts->back().utc_offset_s);
+    if (acts && !acts->empty()) return acts->back().utc_offset_s;
   }
-  return utc_today;
+  return std::nullopt;
+}
+
+core::Date AthleteToday(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id) {
+  return core::LocalDateAt(EpochOf(clock), LatestUtcOffset(store, clock, athlete_id).value_or(0));
 }
 
 // Runs on the fetching thread: the activities listed so far may not be

@@ -127,8 +127,10 @@ class BackfillObserver {
   virtual void OnMessage(const std::string& /*line*/) {}
 };
 
-// The athlete's local today: now in the time zone (utc_offset) of their
-// latest stored activity of the last two years; the UTC date when there is none.
+// The utc_offset of the athlete's latest stored activity of the local years
+// around now (UTC's year, the one before, the one after); nullopt when none.
+std::optional<double> LatestUtcOffset(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id);
+// The athlete's local today: now at LatestUtcOffset; the UTC date when there is none.
 core::Date AthleteToday(ports::ActivityStore& store, const ports::Clock& clock, int64_t athlete_id);
 
 // Contiguous ranges of the sorted, de-duplicated years: {2023,2024,2025,2019}
@@ -161,12 +163,14 @@ class Backfill {
                       BackfillReport& report);
   // The page's new activities of the range's years, by local year, and the
   // latest start_date seen (the next cursor).
-  Split SplitByYear(std::vector<core::Activity>& page, const Range& range, std::unordered_set<int64_t>& seen_ids,
+  Split SplitByYear(std::vector<core::Activity>& page, Range& range, std::unordered_set<int64_t>& seen_ids,
                     BackfillReport& report);
   // Archives what run `run_id` did not list in the local year, except what
-  // starts in one of the run's page `boundaries` (the listing skips those).
+  // starts in one of the run's page `boundaries` (the listing skips those)
+  // and what it listed but `rejected` (sorted ids; errors of their own).
   Result<backfill_internal::Reconciled> Reconcile(int year, int64_t run_id, int64_t fence, int64_t now_epoch_s,
-                                                  const std::vector<int64_t>& boundaries);
+                                                  const std::vector<int64_t>& boundaries,
+                                                  const std::vector<int64_t>& rejected);
   // Whether stored activity `id` starts in one of `boundaries` (sorted):
   // then the listing may have skipped it, and it is not taken for deleted.
   Result<bool> MayBeHiddenByAPageBoundary(int64_t id, const std::vector<int64_t>& boundaries);

@@ -492,6 +492,25 @@ TEST_F(BackfillTest, AnActivityWithImpossibleAmountsIsAnErrorNotPartOfTheTotals)
   EXPECT_EQ(days->at(0).moving_time_s, 1800);
 }
 
+// An activity stored earlier that Strava now lists with impossible amounts
+// is an error of the run; the stored copy stays (it was listed: it is not
+// deleted on Strava) and so do the totals.
+TEST_F(BackfillTest, AStoredActivityListedWithImpossibleAmountsIsKeptNotArchived) {
+  source_.Put(Ride(1, "2025-03-01T10:00:00Z", 0, 12'000));
+  source_.Put(Ride(2, "2025-03-02T10:00:00Z", 0, 7'000));
+  auto first = Run({2025});
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_EQ(StoredIds(2025), (std::set<int64_t>{1, 2}));
+
+  source_.Put(Ride(2, "2025-03-02T10:00:00Z", 0, 1e300));
+  auto second = Run({2025});
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(second->years.at(0).errors, 1);
+  EXPECT_EQ(second->years.at(0).removed, 0);
+  EXPECT_EQ(StoredIds(2025), (std::set<int64_t>{1, 2}));
+  EXPECT_EQ(output_.written.at({2025, "cycling"}), 19'000'000);
+}
+
 // The current year's series runs to today in the athlete's time zone, not
 // UTC's: at 12:00 UTC on 31 December 2026 an athlete at UTC+14 is already in
 // 1 January 2027 (one point), and one at UTC-12 is still on 31 December.
