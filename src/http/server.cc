@@ -114,10 +114,12 @@ Response InvokeHandler(const Router& router, Request& request) {
 }
 
 // Status to answer for a failed read, or 0 to close without an answer (the
-// client left, timed out, or we are closing).
-int StatusForReadError(const beast::error_code& ec) {
+// client left, timed out, or we are closing). A full read buffer after the
+// headers means an endless chunk line or trailer: part of the body's framing.
+int StatusForReadError(const beast::error_code& ec, bool header_done) {
   if (ec == bhttp::error::body_limit) return 413;
-  if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return 431;
+  if (ec == bhttp::error::buffer_overflow) return header_done ? 413 : 431;
+  if (ec == bhttp::error::header_limit) return 431;
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
   if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
   return 0;
@@ -219,6 +221,14 @@ Request ToRequest(bhttp::request<bhttp::string_body>& msg, DecodedTarget target,
   return request;
 }
 
+// What one connection may buffer. The parser consumes body bytes as they
+// arrive and refuses headers past max_header_bytes, but Beast 1.74 bounds
+// neither a chunk-size line (with its extensions) nor the trailer: without
+// this cap a client could make one connection buffer gigabytes before the
+// deadline. Headers, a body and a read's worth are more than one request
+// ever needs at once (pipelined bytes beyond it wait in the socket).
+size_t MaxBufferedBytes(const ServerOptions& o) { return o.max_header_bytes + o.max_body_bytes + kReadChunk; }
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<State> state,
@@ -226,6 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
       : state_(std::move(state)),
         workers_(std::move(workers)),
         stream_(std::move(socket)),
+        buffer_(MaxBufferedBytes(state_->options)),
         remote_address_(std::move(remote_address)) {}
 
   ~Session() {
@@ -322,7 +333,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnReadError(beast::error_code ec) {
-    const int status = StatusForReadError(ec);
+    const int status = StatusForReadError(ec, parser_ && parser_->is_header_done());
     if (status == 0 || phase_ != Phase::kReading || state_->stopping) return Close();
     version_ = 11;
     head_ = false;

@@ -291,6 +291,28 @@ TEST_F(ServerTest, OversizedChunkedBodyIs413) {
   EXPECT_TRUE(conn.WaitClosed(milliseconds(3000)));
 }
 
+// Chunk extensions and trailers are not body bytes, so the body limit does
+// not count them: an endless chunk-size line or trailer must still be cut off
+// by a bound on what one connection may buffer, with an answer, not read
+// into memory until the deadline.
+TEST_F(ServerTest, EndlessChunkExtensionOrTrailerIsRefusedNotBuffered) {
+  StartServer();
+  const std::string endless_extension = "1;" + std::string(64 * 1024, 'e');
+  const std::string endless_trailer = "0\r\nX-Trailer: " + std::string(64 * 1024, 't');
+  for (const std::string& flood : {endless_extension, endless_trailer}) {
+    RawConn conn(server_->port());
+    ASSERT_TRUE(conn.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    conn.Send(flood);  // may fail once the server has answered and closed
+    // Without a bound the server waits for the end of the line until the
+    // request deadline and closes without an answer.
+    auto r = conn.ReadResponse(milliseconds(5000));
+    ASSERT_TRUE(r.has_value()) << flood.substr(0, 16);
+    EXPECT_EQ(r->status, 413) << flood.substr(0, 16);
+    EXPECT_TRUE(conn.WaitClosed(milliseconds(3000)));
+  }
+  EXPECT_EQ(server_->Stats().requests_read, 0u);
+}
+
 TEST_F(ServerTest, ChunkedBodyWithinTheLimitIsAssembled) {
   StartServer();
   RawConn conn(server_->port());
