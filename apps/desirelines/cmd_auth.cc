@@ -63,6 +63,9 @@ int RunAuth(const AuthFlags& flags, const CommonFlags& common) {
   auto outcome = std::make_shared<Outcome>();
   auto router = std::make_shared<http::Router>();
   router->Add("GET", "/callback", [outcome, state](const http::Request& req) {
+    if (!app::RedirectHasState(req.query, state)) {  // not Strava's answer to this flow: keep waiting
+      return http::Response::Error(400, "this is not the redirect of the running authorization; ignored");
+    }
     auto code = app::CheckAuthorizationRedirect(req.query, state);
     bool ok = code.has_value();
     {

@@ -44,16 +44,20 @@ bool ScopeContains(const std::string& scopes, const std::string& wanted) {
   return false;
 }
 
+bool RedirectHasState(const std::multimap<std::string, std::string>& query, const std::string& expected_state) {
+  return !expected_state.empty() && First(query, "state") == expected_state;
+}
+
 Result<std::string> CheckAuthorizationRedirect(const std::multimap<std::string, std::string>& query,
                                                const std::string& expected_state) {
+  if (!RedirectHasState(query, expected_state)) {
+    return Fail(ErrorCode::kInvalidArgument, "the redirect's state does not match this authorization; ignored");
+  }
   std::string error = First(query, "error");
   if (!error.empty()) {
     return Fail(ErrorCode::kUnauthorized,
                 error == "access_denied" ? "authorization was declined on Strava's page; nothing was stored"
                                          : "Strava answered the authorization with error '" + error + "'");
-  }
-  if (First(query, "state") != expected_state) {
-    return Fail(ErrorCode::kInvalidArgument, "the redirect's state does not match this authorization; ignored");
   }
   std::string code = First(query, "code");
   if (code.empty()) return Fail(ErrorCode::kInvalidArgument, "the redirect carries no code");

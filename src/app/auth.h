@@ -19,8 +19,14 @@ std::string UrlEncode(const std::string& s);
 std::string BuildAuthorizeUrl(const std::string& oauth_url, const std::string& client_id,
                               const std::string& redirect_uri, const std::string& state);
 
-// Checks the redirect's query: an `error` (the athlete said no), a state that
-// does not match (kInvalidArgument), a scope without activity:read_all
+// True when the redirect carries `expected_state`: only such a request is
+// Strava's answer to this authorization; any other is foreign (another local
+// process, a stale tab of an earlier run) and must not end the flow.
+bool RedirectHasState(const std::multimap<std::string, std::string>& query, const std::string& expected_state);
+
+// Checks the redirect's query: a state that does not match (kInvalidArgument;
+// checked first, so a foreign request is never taken for a denial), an
+// `error` (the athlete said no), a scope without activity:read_all
 // (kMissingScope, in plain words). Returns the code.
 Result<std::string> CheckAuthorizationRedirect(const std::multimap<std::string, std::string>& query,
                                                const std::string& expected_state);

@@ -36,6 +36,21 @@ TEST(AuthTest, WrongStateAndDenialAreRejected) {
   EXPECT_FALSE(CheckAuthorizationRedirect({{"state", "s1"}, {"scope", "activity:read_all"}}, "s1").has_value());
 }
 
+// The state is the proof that a redirect answers this authorization: a
+// request without it (another local process, a stale tab of an earlier run)
+// must be refused as foreign whatever else it carries, never taken as
+// Strava's answer.
+TEST(AuthTest, AnErrorWithoutTheStateIsForeignNotADenial) {
+  for (std::string state : {"evil", ""}) {
+    std::multimap<std::string, std::string> q = {{"error", "access_denied"}};
+    if (!state.empty()) q.emplace("state", state);
+    auto r = CheckAuthorizationRedirect(q, "s1");
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << r.error().message;
+    EXPECT_NE(r.error().message.find("state"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(AuthTest, ScopeListMatching) {
   EXPECT_TRUE(ScopeContains("read,activity:read_all", "activity:read_all"));
   EXPECT_FALSE(ScopeContains("read,activity:read_all_x", "activity:read_all"));

@@ -380,7 +380,15 @@ TEST_F(BackfillE2E, AuthStoresTokensFromTheRedirectAndChecksTheScope) {
     EXPECT_NE(url.find("activity%3Aread_all"), std::string::npos);
     auto consent = HttpRequest("GET", url);
     ASSERT_EQ(consent.status, 302) << consent.body;
-    auto callback = HttpRequest("GET", consent.headers["location"]);
+    // A request without this flow's state (another local process, a stale
+    // tab of an earlier run) is refused and does not end the flow.
+    const std::string location = consent.headers["location"];
+    const std::string callback_url = location.substr(0, location.find('?'));
+    for (const char* forged : {"?state=forged&code=x&scope=read,activity:read_all", "?error=access_denied"}) {
+      EXPECT_EQ(HttpRequest("GET", callback_url + forged).status, 400) << forged;
+      EXPECT_TRUE(auth.Running()) << forged << auth.Stdout() << auth.Stderr();
+    }
+    auto callback = HttpRequest("GET", location);
     auto code = auth.Wait(30s);
     ASSERT_TRUE(code.has_value());
     if (full_scope) {
