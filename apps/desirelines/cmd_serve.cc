@@ -1,6 +1,7 @@
 // desirelines serve: webhook dispatcher, pipeline workers, data API and
 // dashboard in one process (the embedded default), or one role of them.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -249,11 +250,14 @@ int RunServe(const ServeFlags& f, const CommonFlags& common) {
       store, store, *categories, *clock,
       [&store](const http::Request& req) -> Result<int64_t> {
         if (auto q = req.Query("athlete")) {
-          try {
-            return std::stoll(*q);
-          } catch (const std::exception&) {
-            return Fail(ErrorCode::kInvalidArgument, "athlete must be an id");
+          // The whole text, digits only: "12abc", "1.5", " 12" or "-3" are
+          // not some other athlete's id.
+          int64_t id = 0;
+          const auto [end, ec] = std::from_chars(q->data(), q->data() + q->size(), id);
+          if (q->empty() || (*q)[0] == '+' || ec != std::errc{} || end != q->data() + q->size() || id <= 0) {
+            return Fail(ErrorCode::kInvalidArgument, "athlete must be a positive integer id");
           }
+          return id;
         }
         auto athletes = store.AthletesWithTokens();
         if (!athletes) return std::unexpected(athletes.error());

@@ -443,6 +443,14 @@ TEST_F(BackfillE2E, ServeAnswersTheDataApiFromTheBackfilledStore) {
   auto pacing = HttpRequest("GET", *base + "/api/v1/years/2024/cycling/pacing");
   ASSERT_EQ(pacing.status, 200);
   EXPECT_EQ(json::parse(pacing.body)["goals"].size(), 3u) << "three default goals";
+  // ?athlete= is an id or a 400, never a prefix or a truncation of one.
+  const std::string athlete = SqliteQuery(db(), "SELECT athlete_id FROM tokens")[0][0];
+  EXPECT_EQ(HttpRequest("GET", *base + "/api/v1/years?athlete=" + athlete).status, 200);
+  for (const std::string& bad : std::vector<std::string>{athlete + "abc", athlete + ".0", athlete + "%20", "-" + athlete,
+                                                         "0", "", "99999999999999999999", "1e5"}) {
+    auto r = HttpRequest("GET", *base + "/api/v1/years?athlete=" + bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
   // Writes need the token.
   std::string goals = R"({"goals":[{"value":3000,"unit":"km","label":"Target"}]})";
   EXPECT_EQ(HttpRequest("PUT", *base + "/api/v1/goals/2024/cycling", goals).status, 401);
