@@ -173,9 +173,28 @@ core::DistanceGoal ParseGoal(const Json& item, size_t i, std::vector<core::Field
 
 ParsedGoals ParseGoalsBody(std::string_view body) {
   ParsedGoals out;
-  Json doc = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // nlohmann keeps the last of duplicate keys without a word; a body that
+  // says two things ({"value":100,"value":5000}) is refused instead.
+  std::vector<std::set<std::string>> open_objects;  // keys seen, per object being parsed
+  std::optional<std::string> duplicate;
+  auto watch_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == Json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == Json::parse_event_t::key && !open_objects.empty() &&
+        !open_objects.back().insert(parsed.get<std::string>()).second && !duplicate) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  Json doc = Json::parse(body, watch_keys, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     out.syntax_error = "body is not valid JSON";
+    return out;
+  }
+  if (duplicate) {
+    std::string key = duplicate->substr(0, 64);  // echoed: printable ASCII only
+    for (char& c : key) c = (c >= 0x20 && c < 0x7f) ? c : '?';
+    out.syntax_error = "body is not valid JSON: duplicate key \"" + key + "\"";
     return out;
   }
   if (!doc.is_object() || !doc.contains("goals") || !doc["goals"].is_array()) {

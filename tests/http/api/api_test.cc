@@ -292,6 +292,22 @@ TEST_F(ApiTest, GoalValidationNamesEachField) {
   EXPECT_EQ(GetJson("/api/v1/goals/2025/cycling")["source"], "default");  // nothing saved
 }
 
+// A body that says two things is refused, as the webhook refuses it:
+// nlohmann alone keeps the last of duplicate keys without a word, so
+// {"value":100,"value":5000} saved a 5000 km goal.
+TEST_F(ApiTest, GoalsWithDuplicateKeysAreRefusedAndNothingIsSaved) {
+  for (const char* body : {R"({"goals":[{"value":100,"value":5000}]})",
+                                  R"({"goals":[{"value":100}],"goals":[{"value":5000}]})",
+                                  R"({"goals":[{"value":100,"unit":"km","label":"a","unit":"mi"}]})"}) {
+    auto r = PutGoals(body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_NE(Json::parse(r.body)["error"].get<std::string>().find("duplicate key"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(GetJson("/api/v1/goals/2025/cycling")["source"], "default");  // nothing saved
+  // The same key in two different objects is no duplicate.
+  EXPECT_EQ(PutGoals(R"({"goals":[{"value":100},{"value":200}]})").status, 200);
+}
+
 TEST_F(ApiTest, WritesNeedTheConfiguredToken) {
   const std::string body = R"({"goals":[{"value":5000}]})";
   auto missing = PutGoals(body, "");
