@@ -69,6 +69,7 @@ struct State {
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> requests_read{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> connections_evicted{0};
 
   std::mutex mu;
   std::condition_variable cv;  // notified when in_flight or sessions shrink
@@ -255,6 +256,19 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Claims a kept-alive connection that waits for the first byte of its next
+  // request, for Evict(); true at most once per wait. Any thread.
+  bool ClaimIdle() { return idle_.exchange(false); }
+
+  // Closes a connection claimed by ClaimIdle(). No request is read on it
+  // after the claim (a client that sent one at that very moment sees its
+  // kept-alive connection closed, which HTTP/1.1 clients must expect anyway).
+  void Evict() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::kReading) self->Close();
+    });
+  }
+
   // Graceful: closes the connection unless a request is being handled or
   // answered (that one closes after its response). Force: closes it now.
   void Shutdown(bool force) {
@@ -269,6 +283,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Phase { kReading, kHandling, kWriting, kClosing, kClosed };
 
   void Close() {
+    idle_ = false;
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
     beast::error_code ignored;
@@ -285,9 +300,13 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     stream_.expires_after(milliseconds(state_->options.keep_alive_idle_ms));
+    idle_ = true;
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec) return self->Close();
+                              // Claimed for eviction meanwhile: never start
+                              // a request that Evict() would cut short.
+                              const bool claimed = !self->idle_.exchange(false);
+                              if (ec || claimed) return self->Close();
                               self->buffer_.commit(n);
                               self->stream_.expires_after(
                                   milliseconds(self->state_->options.request_deadline_ms));
@@ -422,6 +441,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool head_ = false;
   bool keep_alive_ = false;
   size_t linger_bytes_ = 0;
+  std::atomic<bool> idle_{false};  // waiting for a kept-alive request's first byte
 };
 
 Result<asio::ip::address> ParseHost(const std::string& host) {
@@ -462,14 +482,21 @@ struct Server::Impl {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     std::string remote = socket.remote_endpoint(ignored).address().to_string();
-    std::shared_ptr<Session> session;
+    std::shared_ptr<Session> session, evicted;
+    std::vector<std::shared_ptr<Session>> looked_at;  // released after the lock
     {
       std::lock_guard lock(state->mu);
-      if (state->sessions.size() < state->options.max_connections) {
+      const bool room = state->sessions.size() < state->options.max_connections;
+      if (!room) evicted = ClaimIdleSession(looked_at);
+      if (room || evicted) {
         session = std::make_shared<Session>(std::move(socket), state, pool.get_executor(),
                                             std::move(remote));
         state->sessions.emplace(session.get(), session);
       }
+    }
+    if (evicted) {
+      state->connections_evicted.fetch_add(1, std::memory_order_relaxed);
+      evicted->Evict();
     }
     if (session) {
       session->Start();
@@ -478,6 +505,21 @@ struct Server::Impl {
       socket.close(ignored);
     }
     Accept();
+  }
+
+  // A kept-alive session waiting for its next request, claimed for eviction;
+  // null when every session is busy. state->mu held. Linear, but only at the
+  // connection cap. The sessions looked at are kept in `looked_at`, for the
+  // caller to release outside the lock (a last reference runs ~Session,
+  // which takes state->mu).
+  std::shared_ptr<Session> ClaimIdleSession(std::vector<std::shared_ptr<Session>>& looked_at) {
+    for (auto& [key, weak] : state->sessions) {
+      auto session = weak.lock();
+      if (!session) continue;
+      looked_at.push_back(session);
+      if (session->ClaimIdle()) return session;
+    }
+    return nullptr;
   }
 
   void ShutdownSessions(bool force) {
@@ -587,6 +629,7 @@ ServerStats Server::Stats() const {
   ServerStats stats;
   stats.requests_read = state.requests_read.load(std::memory_order_relaxed);
   stats.connections_refused = state.connections_refused.load(std::memory_order_relaxed);
+  stats.connections_evicted = state.connections_evicted.load(std::memory_order_relaxed);
   std::lock_guard lock(impl_->state->mu);
   stats.open_connections = state.sessions.size();
   stats.handlers_in_flight = state.in_flight;

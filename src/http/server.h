@@ -96,7 +96,10 @@ struct ServerOptions {
   // byte for later ones; otherwise the connection is closed without an answer.
   int request_deadline_ms = 5000;
   int keep_alive_idle_ms = 30000;  // idle kept-alive connections are closed after this
-  size_t max_connections = 4096;   // open sockets; beyond, new ones are accepted and closed
+  // Open sockets. At the cap a new connection takes the place of a kept-alive
+  // one waiting for its next request (idle clients cannot lock a webhook
+  // out); when every connection is busy, it is accepted and closed.
+  size_t max_connections = 4096;
   // Run handlers. Handlers that block on a commit should have a pool at least
   // as large as the number of concurrent clients expected (e.g. 8 to 16).
   int worker_threads = 4;
@@ -114,6 +117,7 @@ struct ServerStats {
   uint64_t requests_read = 0;      // complete requests handed to the worker pool
   size_t handlers_in_flight = 0;   // handed to the pool, response not yet written
   uint64_t connections_refused = 0;  // closed at accept because of max_connections
+  uint64_t connections_evicted = 0;  // idle kept-alive ones closed to make room for a new one
 };
 
 class Server {

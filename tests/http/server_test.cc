@@ -436,13 +436,14 @@ TEST_F(ServerTest, IdleKeptAliveConnectionIsClosed) {
 TEST_F(ServerTest, MaxConnectionsIsEnforced) {
   ServerOptions options = TestOptions();
   options.max_connections = 2;
+  options.request_deadline_ms = 5000;  // a and b stay mid-request through the test
   StartServer(options);
   RawConn a(server_->port());
   RawConn b(server_->port());
-  for (RawConn* c : {&a, &b}) {  // a response proves the server accepted it
-    ASSERT_TRUE(c->Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(c->ReadResponse(milliseconds(2000)).has_value());
+  for (RawConn* c : {&a, &b}) {  // busy: in the middle of a request
+    ASSERT_TRUE(c->Send("GET /healthz HTTP/1.1\r\nHost: t\r\n"));
   }
+  ASSERT_TRUE(WaitFor([&] { return server_->Stats().open_connections == 2; }, milliseconds(3000)));
   RawConn third(server_->port());
   EXPECT_TRUE(third.WaitClosed(milliseconds(2000)));
   EXPECT_GE(server_->Stats().connections_refused, 1u);
@@ -453,6 +454,40 @@ TEST_F(ServerTest, MaxConnectionsIsEnforced) {
   auto r = fourth.ReadResponse(milliseconds(2000));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
+}
+
+// Idle kept-alive connections cannot lock a valid client out: at the cap a
+// new connection takes the place of one waiting for its next request (on
+// main it was closed at accept for as long as they stayed, 30 s in serve).
+TEST_F(ServerTest, IdleKeptAliveConnectionsMakeRoomForANewOne) {
+  ServerOptions options = TestOptions();
+  options.max_connections = 2;
+  options.keep_alive_idle_ms = 30000;
+  StartServer(options);
+  RawConn a(server_->port());
+  RawConn b(server_->port());
+  for (RawConn* c : {&a, &b}) {  // a response proves the server accepted it; now idle
+    ASSERT_TRUE(c->Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(c->ReadResponse(milliseconds(2000)).has_value());
+  }
+  RawConn third(server_->port());
+  ASSERT_TRUE(third.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}"));
+  auto r = third.ReadResponse(milliseconds(3000));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{}");
+  EXPECT_EQ(server_->Stats().connections_refused, 0u);
+  EXPECT_EQ(server_->Stats().connections_evicted, 1u);
+  // Exactly one of the idle ones made room; the other is still served.
+  const bool a_closed = a.WaitClosed(milliseconds(1000));
+  RawConn& kept = a_closed ? b : a;
+  if (!a_closed) {
+    EXPECT_TRUE(b.WaitClosed(milliseconds(1000)));
+  }
+  ASSERT_TRUE(kept.Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto again = kept.ReadResponse(milliseconds(2000));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->status, 200);
 }
 
 TEST_F(ServerTest, GracefulStopLetsAnInFlightHandlerFinish) {
