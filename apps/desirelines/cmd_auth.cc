@@ -123,7 +123,7 @@ int RunAuth(const AuthFlags& flags, const CommonFlags& common) {
                 JsonEscape(tokens->scope).c_str());
   } else {
     std::printf("Authorized athlete %lld; tokens stored in %s (readable by you only).\nNext: desirelines backfill --years %d\n",
-                static_cast<long long>(tokens->athlete_id), config->StoreUrl().c_str(),
+                static_cast<long long>(tokens->athlete_id), StoreUrlForDisplay(*config).c_str(),
                 static_cast<int>(TodayFor(*clock, std::nullopt).year()));
   }
   return kExitOk;
@@ -149,12 +149,12 @@ int RunStatus(const CommonFlags& common) {
   if (common.json) {
     std::printf("{\"store\":\"%s\",\"schema_version\":%d,\"athletes\":[%s],\"rate_budget\":{\"read_used_15min\":%lld,"
                 "\"read_limit_15min\":%lld,\"read_used_daily\":%lld,\"read_limit_daily\":%lld}}\n",
-                JsonEscape(config->StoreUrl()).c_str(), *version, ids.c_str(),
+                JsonEscape(StoreUrlForDisplay(*config)).c_str(), *version, ids.c_str(),
                 static_cast<long long>(budget->read_used_15min), static_cast<long long>(budget->read_limit_15min),
                 static_cast<long long>(budget->read_used_daily), static_cast<long long>(budget->read_limit_daily));
   } else {
     std::printf("store:          %s (schema %d)\nathletes:       %s\nread budget:    %lld/%lld this window, %lld/%lld today\n",
-                config->StoreUrl().c_str(), *version, ids.empty() ? "(none: run desirelines auth)" : ids.c_str(),
+                StoreUrlForDisplay(*config).c_str(), *version, ids.empty() ? "(none: run desirelines auth)" : ids.c_str(),
                 static_cast<long long>(budget->read_used_15min), static_cast<long long>(budget->read_limit_15min),
                 static_cast<long long>(budget->read_used_daily), static_cast<long long>(budget->read_limit_daily));
   }

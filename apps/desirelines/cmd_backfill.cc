@@ -97,7 +97,7 @@ void PrintHuman(const app::BackfillReport& r, const app::BackfillOptions& o, con
   if (o.dry_run) {
     std::printf("dry run: nothing was written.\n");
   } else {
-    std::printf("store: %s\nfiles: %s/activities/<year>/\n", config.StoreUrl().c_str(), config.data_dir.c_str());
+    std::printf("store: %s\nfiles: %s/activities/<year>/\n", StoreUrlForDisplay(config).c_str(), config.data_dir.c_str());
   }
 }
 

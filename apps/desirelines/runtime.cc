@@ -97,6 +97,10 @@ bool StoreExists(const app::Config& config) {
   return path.empty() || std::filesystem::exists(path);
 }
 
+std::string StoreUrlForDisplay(const app::Config& config) {
+  return config.SqlitePath().empty() ? adapters::postgres::RedactedUrl(config.StoreUrl()) : config.StoreUrl();
+}
+
 Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories,
                                                 bool migrate) {
   std::string path = config.SqlitePath();

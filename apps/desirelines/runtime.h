@@ -50,6 +50,8 @@ Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const
                                                 bool migrate = false);
 // True when the configured SQLite file exists (postgres: always true).
 bool StoreExists(const app::Config& config);
+// config.StoreUrl() fit for output: a PostgreSQL URL's password as "***".
+std::string StoreUrlForDisplay(const app::Config& config);
 
 std::unique_ptr<ports::StravaApi> MakeStravaApi(const app::Config& config);
 

@@ -587,5 +587,39 @@ TEST_F(ScaleOutE2E, TwoDispatchersThreeInsertersTwoAggregatorsLoseNothingAndAgre
   }
 }
 
+// The store URL may hold the database password (the PostgreSQL adapter
+// scrubs it from every message): the commands that name the store print it
+// redacted. The test server trusts every local user, so any password works.
+TEST(StoreUrlOutput, StatusAndMigrateNeverPrintTheDatabasePassword) {
+  const char* admin = std::getenv("DL_TEST_PG_URL");
+  if (admin == nullptr || *admin == '\0') GTEST_SKIP() << "DL_TEST_PG_URL is not set (scripts/run-tests.sh sets it)";
+  const std::string database = "dl_redact_" + Str(getpid());
+  pg::AdminSql sql(admin);
+  ASSERT_TRUE(sql.ok()) << sql.error();
+  sql.Exec("CREATE DATABASE " + database + " TEMPLATE template0 ENCODING 'UTF8'");
+  std::string url = pg::WithDatabase(admin, database);
+  const std::string password = "hunter2-not-for-your-eyes";
+  const size_t at = url.find('@');
+  ASSERT_NE(at, std::string::npos) << url;
+  url.insert(at, ":" + password);
+  TempDir data;
+  const std::map<std::string, std::string> env = {
+      {"DESIRELINES_DATA_DIR", data.path().string()}, {"DESIRELINES_CONFIG", ""}, {"DESIRELINES_STORE", ""}};
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"migrate"}, {"status"}, {"status", "--json"}}) {
+    std::vector<std::string> argv = {(BinDir() / "desirelines").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--store", url});
+    Process p(argv, env);
+    EXPECT_EQ(p.Wait(60s), 0) << args[0] << p.Stdout() << p.Stderr();
+    EXPECT_EQ(p.Stdout().find(password), std::string::npos) << p.Stdout();
+    EXPECT_EQ(p.Stderr().find(password), std::string::npos) << p.Stderr();
+    if (args[0] == "status") {
+      EXPECT_NE(p.Stdout().find(":***@"), std::string::npos) << p.Stdout();
+    }
+  }
+  sql.Exec("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
+}
+
 }  // namespace
 }  // namespace dl::testing
