@@ -328,8 +328,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
-    if (parser_->is_done()) return OnRequest();
     const auto& msg = parser_->get();
+    if (msg.find(bhttp::field::transfer_encoding) != msg.end() && !parser_->chunked()) {
+      // RFC 9112 6.3: unless chunked is the last coding the body's length
+      // is unknown. Beast would read no body and parse the body as the next
+      // request, which a proxy in front may have framed differently.
+      return Refuse(400, "unsupported Transfer-Encoding: the last coding must be chunked");
+    }
+    if (parser_->is_done()) return OnRequest();
     auto expect = msg.find(bhttp::field::expect);
     if (msg.version() >= 11 && expect != msg.end() && IEquals(Sv(expect->value()), "100-continue")) {
       // The body fits (the parser checked Content-Length): invite it.
@@ -354,9 +360,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(beast::error_code ec) {
     const int status = StatusForReadError(ec, parser_ && parser_->is_header_done());
     if (status == 0 || phase_ != Phase::kReading || state_->stopping) return Close();
+    Refuse(status, MessageForStatus(status));
+  }
+
+  // Answers a request that cannot be read, then closes the connection.
+  void Refuse(int status, const char* message) {
     version_ = 11;
     head_ = false;
-    SendResponse(Response::Error(status, MessageForStatus(status)), /*keep_alive=*/false);
+    SendResponse(Response::Error(status, message), /*keep_alive=*/false);
   }
 
   void OnRequest() {
