@@ -233,9 +233,12 @@ class DedupStore {
   // its first occurrence only). Two processes racing on one key: exactly one
   // gets true.
   virtual Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) = 0;
-  // Undoes RecordDedupKeys for events that could not be handed on (e.g. the
-  // publish failed and Strava will retry). Unknown keys are ignored.
-  virtual Status ForgetDedupKeys(std::span<const std::string> keys) = 0;
+  // Element i is true when keys[i] is recorded (and not expired at
+  // now_epoch_s); records nothing. A transport that hands events on outside
+  // the store (Pub/Sub) checks first and records only what it handed on, so
+  // that a crash or a failure in between can never leave a key recorded for
+  // an event nobody got (Strava's retry would be taken for a duplicate).
+  virtual Result<std::vector<bool>> KnownDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) = 0;
 };
 
 // The whole store, as the app layer receives it. The live pipeline's queue

@@ -718,10 +718,12 @@ TEST_P(StoreContractTest, DedupKeysAreNewOnceAndSharedWithTheQueue) {
   EXPECT_EQ(Must(store().RecordDedupKeys(keys, 100)), (std::vector<bool>{true, true, false}));
   std::vector<std::string> again{"b:2", "c:3"};
   EXPECT_EQ(Must(store().RecordDedupKeys(again, 101)), (std::vector<bool>{false, true}));
-  // A forgotten key (its publish failed) passes again; unknown keys are ignored.
-  std::vector<std::string> forget{"b:2", "never-seen"};
-  MustOk(store().ForgetDedupKeys(forget));
-  EXPECT_EQ(Must(store().RecordDedupKeys(again, 102)), (std::vector<bool>{true, false}));
+  // Asking records nothing: a key is known once recorded, and only then.
+  std::vector<std::string> ask{"b:2", "never-seen", "c:3", "never-seen"};
+  EXPECT_EQ(Must(store().KnownDedupKeys(ask, 102)), (std::vector<bool>{true, false, true, false}));
+  std::vector<std::string> unseen{"never-seen"};
+  EXPECT_EQ(Must(store().RecordDedupKeys(unseen, 102)), std::vector<bool>{true});
+  EXPECT_EQ(Must(store().KnownDedupKeys({}, 102)), std::vector<bool>{});
   // One record for both transports: a queued event's key is known, and the
   // other way round.
   core::WebhookEvent queued = QueueEvent("create", 42, 500);

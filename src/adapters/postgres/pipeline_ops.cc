@@ -172,11 +172,19 @@ Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::spa
   return out;
 }
 
-Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
-  if (keys.empty()) return Ok();
+Result<std::vector<bool>> KnownDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                         int64_t retention_s) {
+  std::vector<bool> out;
+  if (keys.empty()) return out;
   ArrayBuilder key_array(oid::kText);
   for (const auto& k : keys) key_array.AddBytes(k);
-  return Done(c.Exec("DELETE FROM received_events WHERE dedup_key = ANY($1)", {key_array.Finish()}));
+  auto rows = c.Exec("SELECT dedup_key FROM received_events WHERE dedup_key = ANY($1) AND received_at >= $2",
+                     {key_array.Finish(), Param::Int8(now_epoch_s - retention_s)});
+  if (!rows) return std::unexpected(rows.error());
+  std::unordered_set<std::string> known;
+  for (int r = 0; r < rows->size(); ++r) known.insert(rows->Text(r, 0));
+  for (const std::string& k : keys) out.push_back(known.contains(k));
+  return out;
 }
 
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s) {

@@ -37,7 +37,10 @@ Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::spa
 // inserted in sorted order, so that racing dispatchers wait, not deadlock.
 Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
                                           int64_t retention_s);
-Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys);
+// Keys recorded since now_epoch_s - retention_s (older ones are expired even
+// before RecordDedupKeys deletes them).
+Result<std::vector<bool>> KnownDedupKeys(Connection& c, std::span<const std::string> keys, int64_t now_epoch_s,
+                                         int64_t retention_s);
 // Oldest available first, leased until now + lease_s, attempts + 1.
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s);
 // Completes events (unknown or already completed seqs are skipped): used by

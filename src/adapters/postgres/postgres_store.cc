@@ -453,8 +453,10 @@ Result<std::vector<bool>> PostgresStore::RecordDedupKeys(std::span<const std::st
   });
 }
 
-Status PostgresStore::ForgetDedupKeys(std::span<const std::string> keys) {
-  return InTransaction(*pool_, Durability::kRelaxed, [&](Connection& c) { return postgres::ForgetDedupKeys(c, keys); });
+Result<std::vector<bool>> PostgresStore::KnownDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) {
+  return Transact<std::vector<bool>>(*pool_, Durability::kRelaxed, [&](Connection& c) {
+    return postgres::KnownDedupKeys(c, keys, now_epoch_s, dedup_retention_s_);
+  });
 }
 
 Status PostgresStore::Ack(std::span<const int64_t> seqs) {

@@ -138,7 +138,7 @@ class PostgresStore final : public ports::Store {
 
   // DedupStore: received_events, shared with EnqueueBatch.
   Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
-  Status ForgetDedupKeys(std::span<const std::string> keys) override;
+  Result<std::vector<bool>> KnownDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
 
   // PipelineStore
   Result<bool> PatchActivity(const ports::ActivityPatch& patch) override;

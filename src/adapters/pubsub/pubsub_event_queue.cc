@@ -3,6 +3,8 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 #include <chrono>
 #include <cstdio>
 
@@ -62,12 +64,12 @@ Result<std::vector<bool>> InProcessDedupStore::RecordDedupKeys(std::span<const s
   return fresh;
 }
 
-// A forgotten key stays in `order_` until it ages out; erasing it there is
-// not needed (an aged-out key that is absent is a no-op).
-Status InProcessDedupStore::ForgetDedupKeys(std::span<const std::string> keys) {
+Result<std::vector<bool>> InProcessDedupStore::KnownDedupKeys(std::span<const std::string> keys, int64_t) {
   std::lock_guard lock(mu_);
-  for (const std::string& key : keys) keys_.erase(key);
-  return Ok();
+  std::vector<bool> known;
+  known.reserve(keys.size());
+  for (const std::string& key : keys) known.push_back(keys_.contains(key));
+  return known;
 }
 
 std::string EncodeEvent(const core::WebhookEvent& e) {
@@ -138,37 +140,38 @@ Result<std::vector<ports::EnqueueOutcome>> PubSubEventQueue::EnqueueBatch(std::s
   std::vector<std::string> keys;
   keys.reserve(events.size());
   for (const auto& event : events) keys.push_back(event.DedupKey());
-  auto fresh = dedup_->RecordDedupKeys(keys, now_epoch_s);
-  if (!fresh) return std::unexpected(fresh.error());
-  if (fresh->size() != events.size()) return Fail(ErrorCode::kInternal, "dedup store answered for the wrong count");
+  auto known = dedup_->KnownDedupKeys(keys, now_epoch_s);
+  if (!known) return std::unexpected(known.error());
+  if (known->size() != events.size()) return Fail(ErrorCode::kInternal, "dedup store answered for the wrong count");
   std::vector<ports::EnqueueOutcome> outcomes;
   std::vector<Message> messages;
   std::vector<std::string> published_keys;  // dedup keys of `messages`, in order
+  std::unordered_set<std::string_view> in_batch;
   for (size_t i = 0; i < events.size(); ++i) {
-    outcomes.push_back((*fresh)[i] ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
-    if (!(*fresh)[i]) continue;
+    const bool fresh = !(*known)[i] && in_batch.insert(keys[i]).second;  // a repeat within the batch: once
+    outcomes.push_back(fresh ? ports::EnqueueOutcome::kQueued : ports::EnqueueOutcome::kDuplicate);
+    if (!fresh) continue;
     const std::string hash = DedupKeyHash(events[i]);
     messages.push_back(Message{.data = EncodeEvent(events[i]),
                                .attributes = {{"dedup_key", hash},
                                               {"correlation_id", hash},
                                               {"received_at", std::to_string(now_epoch_s)}},
                                .ordering_key = OrderingKey(events[i])});
-    published_keys.push_back(std::move(keys[i]));
+    published_keys.push_back(keys[i]);
   }
-  // A failed publish queued nothing of its chunk: the keys of that chunk and
-  // of every later one are forgotten, so that Strava's retry of those events
-  // is accepted (at-least-once). Earlier chunks are published: kept.
+  // Each chunk's keys are recorded once it is published. A failed publish
+  // queued nothing of its chunk: its keys and later ones stay unknown, so
+  // that Strava's retry of those events is accepted (at-least-once).
   constexpr size_t kChunk = 1000;  // Pub/Sub's limit per publish request
   for (size_t i = 0; i < messages.size(); i += kChunk) {
     const size_t end = std::min(messages.size(), i + kChunk);
     std::vector<Message> chunk(messages.begin() + static_cast<std::ptrdiff_t>(i),
                                messages.begin() + static_cast<std::ptrdiff_t>(end));
     auto ids = client_.Publish(options_.topic, chunk);
-    if (!ids) {
-      std::span<const std::string> unpublished = std::span(published_keys).subspan(i);
-      (void)dedup_->ForgetDedupKeys(unpublished);  // best effort: the publish error is the one to report
-      return std::unexpected(ids.error());
-    }
+    if (!ids) return std::unexpected(ids.error());
+    // The events are accepted (published) whatever this answers: a failure
+    // here only lets a retry of them be published again.
+    (void)dedup_->RecordDedupKeys(std::span(published_keys).subspan(i, end - i), now_epoch_s);
   }
   return outcomes;
 }

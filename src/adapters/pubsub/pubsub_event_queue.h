@@ -3,13 +3,16 @@
 // live pipeline, `serve --transport pubsub`).
 //
 // Mapping:
-//   EnqueueBatch -> one DedupStore::RecordDedupKeys for the batch (Strava
+//   EnqueueBatch -> one DedupStore::KnownDedupKeys for the batch (Strava
 //                   retries, also those another dispatcher accepted, are
 //                   kDuplicate), then one Publish per 1,000: data = the event as JSON,
 //                   attributes {dedup_key, correlation_id, received_at},
-//                   ordering_key = OrderingKey(event) (per activity). Keys of events
-//                   whose publish failed are forgotten (Strava's retry must
-//                   pass), then the error is returned.
+//                   ordering_key = OrderingKey(event) (per activity), then
+//                   one RecordDedupKeys for what was published. Recorded
+//                   after the publish, never before: a crash or a failure in
+//                   between leaves the key unknown, so Strava's retry is
+//                   published (at worst twice, which the inserter absorbs),
+//                   never taken for a duplicate of an event nobody got.
 //   Claim        -> Pull(return_immediately); each message gets a local seq
 //                   (an in-memory table seq -> ack_id, per process), then
 //                   ModifyAckDeadline(lease_s). attempts = prior_attempts
@@ -77,7 +80,7 @@ class InProcessDedupStore final : public ports::DedupStore {
  public:
   explicit InProcessDedupStore(size_t capacity = 100'000) : capacity_(capacity) {}
   Result<std::vector<bool>> RecordDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
-  Status ForgetDedupKeys(std::span<const std::string> keys) override;
+  Result<std::vector<bool>> KnownDedupKeys(std::span<const std::string> keys, int64_t now_epoch_s) override;
 
  private:
   const size_t capacity_;

@@ -20,8 +20,9 @@ constexpr const char* kRememberKey =
     "INSERT INTO received_events (dedup_key, received_at) SELECT ?1, ?2 "
     "WHERE NOT EXISTS (SELECT 1 FROM received_events_old WHERE dedup_key = ?1) "
     "ON CONFLICT (dedup_key) DO NOTHING";
-constexpr const char* kForgetKey = "DELETE FROM received_events WHERE dedup_key = ?1";
-constexpr const char* kForgetOldKey = "DELETE FROM received_events_old WHERE dedup_key = ?1";
+constexpr const char* kKnownKey =
+    "SELECT EXISTS (SELECT 1 FROM received_events WHERE dedup_key = ?1) "
+    "OR EXISTS (SELECT 1 FROM received_events_old WHERE dedup_key = ?1)";
 constexpr const char* kGenerationSince = "SELECT value FROM counters WHERE name = 'dedup_generation_since'";
 constexpr const char* kSetGenerationSince =
     "INSERT INTO counters (name, value) VALUES ('dedup_generation_since', ?1) "
@@ -215,16 +216,18 @@ Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::st
   return fresh;
 }
 
-Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys) {
+Result<std::vector<bool>> KnownDedupKeys(Connection& c, std::span<const std::string> keys) {
+  std::vector<bool> known;
+  known.reserve(keys.size());
   for (const std::string& key : keys) {
-    for (const char* sql : {kForgetKey, kForgetOldKey}) {
-      auto q = c.Prepare(sql);
-      if (!q) return std::unexpected(q.error());
-      q->Bind(1, key);
-      DL_SQLITE_TRY(q->Run());
-    }
+    auto q = c.Prepare(kKnownKey);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, key);
+    bool found = false;
+    DL_SQLITE_TRY(q->ForEachRow([&] { found = q->Int64(0) != 0; }));
+    known.push_back(found);
   }
-  return Ok();
+  return known;
 }
 
 Result<std::vector<ports::EnqueueOutcome>> EnqueueEvents(Connection& c, std::span<const core::WebhookEvent> events,

@@ -36,7 +36,7 @@ Result<std::vector<bool>> RecordDedupKeys(Connection& c, std::span<const std::st
 // least retention_s and at most twice that (plus the caller's check
 // interval). Starts the first generation when none is recorded.
 Status RotateDedupKeysIfDue(Connection& c, int64_t now_epoch_s, int64_t retention_s);
-Status ForgetDedupKeys(Connection& c, std::span<const std::string> keys);
+Result<std::vector<bool>> KnownDedupKeys(Connection& c, std::span<const std::string> keys);
 Result<std::vector<ports::QueuedEvent>> ClaimEvents(Connection& c, int max, int64_t now_epoch_s, int64_t lease_s);
 // Completes events (unknown or already completed seqs are skipped): used by
 // Ack and, inside the effect's transaction, by every mutation's ack_events.

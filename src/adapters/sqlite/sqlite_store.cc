@@ -619,8 +619,9 @@ Result<std::vector<bool>> SqliteStore::RecordDedupKeys(std::span<const std::stri
   return out;
 }
 
-Status SqliteStore::ForgetDedupKeys(std::span<const std::string> keys) {
-  return InTransaction(false, [&]() -> Status { return sqlite::ForgetDedupKeys(*connection_, keys); });
+Result<std::vector<bool>> SqliteStore::KnownDedupKeys(std::span<const std::string> keys, int64_t) {
+  std::lock_guard lock(mu_);
+  return sqlite::KnownDedupKeys(*connection_, keys);
 }
 
 // ---- PipelineStore ----

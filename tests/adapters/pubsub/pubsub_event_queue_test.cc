@@ -205,16 +205,15 @@ TEST(PubSubEventCodec, EventRoundTripsThroughJsonAndGarbageIsInvalid) {
   EXPECT_FALSE(DecodeEvent(R"({"object_type":"activity"})"));
 }
 
-TEST(PubSubEventCodec, InProcessDedupForgetsOldestAndForgottenKeys) {
+TEST(PubSubEventCodec, InProcessDedupForgetsOldestKeysAndAskingRecordsNothing) {
   InProcessDedupStore dedup(2);
   auto record = [&](std::vector<std::string> keys) { return *dedup.RecordDedupKeys(keys, 0); };
+  auto known = [&](std::vector<std::string> keys) { return *dedup.KnownDedupKeys(keys, 0); };
   EXPECT_EQ(record({"a", "a"}), (std::vector<bool>{true, false}));  // a repeat within one call
   EXPECT_EQ(record({"a"}), std::vector<bool>{false});
   EXPECT_EQ(record({"b", "c"}), (std::vector<bool>{true, true}));  // "a" ages out
-  EXPECT_EQ(record({"a"}), std::vector<bool>{true});
-  std::vector<std::string> forget{"c"};
-  ASSERT_TRUE(dedup.ForgetDedupKeys(forget));
-  EXPECT_EQ(record({"c"}), std::vector<bool>{true});
+  EXPECT_EQ(known({"a", "b", "c", "d"}), (std::vector<bool>{false, true, true, false}));
+  EXPECT_EQ(record({"d"}), std::vector<bool>{true});  // asked about, not recorded
 }
 
 // Two dispatchers (two queues, two clients) over one store: Strava's retry
@@ -256,7 +255,10 @@ TEST_F(PubSubEmulatorQueue, TwoDispatchersOverOneStorePublishAnEventOnce) {
   EXPECT_EQ(*via_store, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kDuplicate});
 }
 
-TEST_F(PubSubEmulatorQueue, AFailedPublishForgetsItsKeysSoStravasRetryPasses) {
+// A key is recorded only once its event is published: a publish that fails
+// (or a dispatcher that dies before it) leaves nothing behind that would
+// make Strava's retry a "duplicate" of an event no inserter ever got.
+TEST_F(PubSubEmulatorQueue, AFailedPublishRecordsNoKeySoStravasRetryPasses) {
   TempStore store;
   ASSERT_NE(store.get(), nullptr);
   PubSubEventQueueOptions broken = options_;
@@ -267,15 +269,24 @@ TEST_F(PubSubEmulatorQueue, AFailedPublishForgetsItsKeysSoStravasRetryPasses) {
   auto failed = dispatcher.EnqueueBatch(event, clock_.now_s);
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code, ErrorCode::kNotFound);
+  std::vector<std::string> key{event[0].DedupKey()};
+  EXPECT_EQ(*store->KnownDedupKeys(key, clock_.now_s + 1), std::vector<bool>{false});
   PubSubEventQueueOptions working = options_;
   working.dedup = store.get();
   PubSubEventQueue retried(*client_, clock_, working);
   auto again = retried.EnqueueBatch(event, clock_.now_s + 30);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(*again, std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kQueued});
+  EXPECT_EQ(*store->KnownDedupKeys(key, clock_.now_s + 31), std::vector<bool>{true}) << "recorded once published";
   auto claimed = ClaimAtLeast(1);
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].event, event[0]);
+  // The same event twice in one batch is published once.
+  const std::vector<core::WebhookEvent> twice{Event(7, 601), Event(7, 601)};
+  auto both = retried.EnqueueBatch(twice, clock_.now_s + 40);
+  ASSERT_TRUE(both) << both.error().message;
+  EXPECT_EQ(*both, (std::vector<ports::EnqueueOutcome>{ports::EnqueueOutcome::kQueued,
+                                                        ports::EnqueueOutcome::kDuplicate}));
 }
 
 }  // namespace
