@@ -1,10 +1,11 @@
 // desirelines auth: the OAuth authorization-code flow on a loopback port.
 // desirelines status: what the store holds (never a secret).
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/random.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include <CLI/CLI.hpp>
@@ -23,13 +24,17 @@ struct AuthFlags {
   int timeout_s = 600;
 };
 
-std::string RandomState() {
+// 128 bits from the kernel's CSPRNG, as hex: the OAuth state (CSRF). An
+// error, never a predictable state, when the kernel cannot give them.
+Result<std::string> RandomState() {
   unsigned char bytes[16] = {};
-  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t got = ::read(fd, bytes, sizeof bytes);
-    (void)got;
-    ::close(fd);
+  size_t have = 0;
+  while (have < sizeof bytes) {
+    const ssize_t got = ::getrandom(bytes + have, sizeof bytes - have, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0)
+      return Fail(ErrorCode::kInternal, std::string("no random bytes for the OAuth state: ") + std::strerror(errno));
+    have += static_cast<size_t>(got);
   }
   static const char* kHex = "0123456789abcdef";
   std::string s;
@@ -59,7 +64,9 @@ int RunAuth(const AuthFlags& flags, const CommonFlags& common) {
   auto store = OpenStore(*config, *categories);
   if (!store) return ReportError(store.error(), common.json);
 
-  const std::string state = RandomState();
+  auto random_state = RandomState();
+  if (!random_state) return ReportError(random_state.error(), common.json);
+  const std::string state = *random_state;
   auto outcome = std::make_shared<Outcome>();
   auto router = std::make_shared<http::Router>();
   router->Add("GET", "/callback", [outcome, state](const http::Request& req) {
