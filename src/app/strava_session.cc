@@ -366,6 +366,17 @@ Status StravaSession::LoadOrSeed() {
     token_ = std::move(**loaded);
     return Ok();
   }
+  if (options_.athlete_id == 0) {
+    // A seed's rotation kept by an earlier run that could not learn the
+    // athlete: the seed itself is dead, this token is the live one.
+    auto pending = tokens_.LoadPendingToken();
+    if (!pending) return std::unexpected(WithAdvice(pending.error(), " (while loading the Strava token)"));
+    if (*pending) {
+      Result<ports::StoredToken> claimed = ClaimPending(std::move(**pending));
+      if (!claimed) return std::unexpected(claimed.error());
+      return Ok();
+    }
+  }
   if (options_.seed_refresh_token.empty())
     return Fail(ErrorCode::kUnauthorized,
                 "no Strava token is stored yet: run `desirelines auth`, or set STRAVA_REFRESH_TOKEN");
@@ -384,22 +395,50 @@ Status StravaSession::LoadOrSeed() {
 }
 
 // Saves a fresh token set under its athlete and makes it the session's token.
-// When neither the answer nor the options name the athlete, GET /athlete
-// asks with the new access token: the store keys tokens by athlete, so this
-// one request necessarily precedes the save.
+// When neither the answer nor the options name the athlete, the set is first
+// saved as the pending token (the store keys tokens by athlete, and the
+// refresh that produced it may have killed the only other refresh token), and
+// then claimed once GET /athlete has named the athlete.
 Result<ports::StoredToken> StravaSession::Adopt(const ports::TokenSet& set, std::string scope) {
   ports::StoredToken t{options_.athlete_id != 0 ? options_.athlete_id : set.athlete_id, set.access_token,
                        set.refresh_token, set.expires_at_epoch_s, std::move(scope)};
   if (t.athlete_id == 0) {
-    Result<ports::Athlete> who = Send<ports::Athlete>(
-        true, false, [&](const std::string&) { return api_.GetAthlete(t.access_token); });
-    if (!who)
-      return std::unexpected(WithAdvice(who.error(),
-                                        " (while asking Strava who the athlete is; the refresh token "
-                                        "was used up: run `desirelines auth`)"));
-    t.athlete_id = who->id;
+    if (Status s = tokens_.SavePendingToken(t); !s)
+      return std::unexpected(WithAdvice(s.error(), " (while saving the new Strava token)"));
+    return ClaimPending(std::move(t));
   }
   if (Status s = tokens_.SaveToken(t); !s)
+    return std::unexpected(WithAdvice(s.error(), " (while saving the new Strava token)"));
+  token_ = t;
+  return t;
+}
+
+// `t` is the store's pending token: refreshed first when near expiry (the
+// rotation saved as pending before use), then GET /athlete names the athlete
+// and the token moves under it. A failure leaves it pending for the next run.
+Result<ports::StoredToken> StravaSession::ClaimPending(ports::StoredToken t) {
+  if (NowS() + options_.refresh_margin_s >= t.expires_at_epoch_s) {
+    Result<ports::TokenSet> set = CallOAuth<ports::TokenSet>([&] { return api_.Refresh(t.refresh_token); });
+    if (!set) {
+      Error e = set.error();
+      if (e.code == ErrorCode::kUnauthorized)
+        e.message += " (the stored refresh token was refused): run `desirelines auth`";
+      return std::unexpected(e);
+    }
+    t.access_token = set->access_token;
+    t.refresh_token = set->refresh_token;
+    t.expires_at_epoch_s = set->expires_at_epoch_s;
+    if (Status s = tokens_.SavePendingToken(t); !s)
+      return std::unexpected(WithAdvice(s.error(), " (while saving the rotated Strava refresh token)"));
+  }
+  Result<ports::Athlete> who =
+      Send<ports::Athlete>(true, false, [&](const std::string&) { return api_.GetAthlete(t.access_token); });
+  if (!who)
+    return std::unexpected(WithAdvice(who.error(),
+                                      " (while asking Strava who the athlete is; the new token is kept "
+                                      "in the store for the next run)"));
+  t.athlete_id = who->id;
+  if (Status s = tokens_.ClaimPendingToken(t); !s)
     return std::unexpected(WithAdvice(s.error(), " (while saving the new Strava token)"));
   token_ = t;
   return t;

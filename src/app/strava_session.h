@@ -7,8 +7,12 @@
 // atomic) BEFORE the new access token is used, because Strava invalidates the
 // old refresh token at once. A 401 on an API call refreshes once and retries
 // once. With no stored token and a seed refresh token (STRAVA_REFRESH_TOKEN),
-// the seed is refreshed, GET /athlete names the athlete, and the token is
-// stored under that id.
+// the seed is refreshed (which kills it) and, unless the options name the
+// athlete, the new token is saved as the store's pending token
+// (TokenStore::SavePendingToken) before GET /athlete names the athlete; then
+// it is moved under that id (ClaimPendingToken). If that GET fails (or the
+// process dies), the next session without an athlete id takes the pending
+// token instead of the dead seed.
 //
 // Rate budget: every /api/v3 request is first reserved in the budget shared
 // through ports::RateBudgetStore (core::Reserve; GETs also count as reads)
@@ -166,6 +170,7 @@ class StravaSession {
   Status LoadOrSeed();
   Status Refresh();
   Result<ports::StoredToken> Adopt(const ports::TokenSet& set, std::string scope);
+  Result<ports::StoredToken> ClaimPending(ports::StoredToken t);
 
   int64_t NowS() const;
 

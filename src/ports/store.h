@@ -132,6 +132,20 @@ class TokenStore {
   virtual Status SaveToken(const StoredToken& token) = 0;  // atomic replace
   virtual Status DeleteToken(int64_t athlete_id) = 0;
   virtual Result<std::vector<int64_t>> AthletesWithTokens() = 0;
+
+  // The pending token: one token set not yet known to belong to an athlete
+  // (a seed refresh token's rotation, before GET /athlete names the
+  // athlete). Strava kills the seed when it rotates it, so the new set is
+  // kept durably from the refresh on, even if the process dies before the
+  // athlete is known. At most one per store; never returned by LoadToken or
+  // AthletesWithTokens, never removed by DeleteToken.
+  // Atomic replace; the token's athlete_id is ignored.
+  virtual Status SavePendingToken(const StoredToken& token) = 0;
+  // nullopt when there is none; athlete_id is 0.
+  virtual Result<std::optional<StoredToken>> LoadPendingToken() = 0;
+  // Saves `token` under its athlete (> 0; atomic replace, as SaveToken) and
+  // drops the pending token, in one transaction.
+  virtual Status ClaimPendingToken(const StoredToken& token) = 0;
 };
 
 class RateBudgetStore {

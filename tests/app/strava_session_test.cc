@@ -216,22 +216,98 @@ TEST_F(SessionTest, NotFoundPassesThrough) {
   EXPECT_EQ(api_.Calls(Method::kGetActivity), 1);
 }
 
-TEST_F(SessionTest, SeedRefreshTokenIsRefreshedThenTheAthleteNamedThenStored) {
+TEST_F(SessionTest, SeedRefreshTokenIsRefreshedKeptThenTheAthleteNamedThenStoredUnderIt) {
   api_.SetRefreshToken("seed-token");
   SessionOptions o = Options();
   o.seed_refresh_token = "seed-token";
   StravaSession& s = Make(o);
   auto r = s.ListActivities(ports::ListQuery{});
   ASSERT_TRUE(r) << r.error().message;
+  // The rotation is durable before the new access token is used at all.
   EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
                                 "Refresh with=seed-token",
+                                "SavePendingToken access=access-1 refresh=refresh-1",
                                 "GetAthlete token=access-1",
-                                "SaveToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ClaimPendingToken athlete=4242 access=access-1 refresh=refresh-1",
                                 "ListActivities token=access-1 page=1",
                             }));
+  EXPECT_FALSE(tokens_.Pending()) << "claimed: no pending token is left";
   EXPECT_EQ(s.AthleteId(), kAthlete);
   EXPECT_EQ(s.RequestsSent(), 2) << "GET /athlete and the list count; the refresh does not";
   EXPECT_EQ(budget_.state().used_15min, 2);
+}
+
+// The seed is dead once refreshed: a failure between the refresh and
+// GET /athlete (a kill, a spent budget, a persistent fault) must not lose the
+// rotated refresh token, or the user has to run `desirelines auth` again.
+TEST_F(SessionTest, ARotatedSeedSurvivesAFailedAthleteCallAndTheNextRunUsesIt) {
+  api_.SetRefreshToken("seed-token");
+  api_.FailNext(Method::kGetAthlete, ErrorCode::kTransient, 6, 503);  // every attempt
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token";
+  auto first = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(first.error().message, Not(HasSubstr("refresh-1")));
+  EXPECT_THAT(first.error().message, Not(HasSubstr("access-1")));
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 0);
+  EXPECT_EQ(api_.refresh_token(), "refresh-1") << "the seed is dead now";
+  auto pending = tokens_.Pending();
+  ASSERT_TRUE(pending) << "the rotated token must be kept";
+  EXPECT_EQ(pending->refresh_token, "refresh-1");
+  EXPECT_FALSE(tokens_.Get(kAthlete));
+
+  // The next run, with no usable seed, resumes with the kept token.
+  log_.Clear();
+  SessionOptions again = Options();
+  again.seed_refresh_token = "seed-token";  // used up: must not be tried
+  StravaSession& s = Make(again);
+  auto r = s.ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->size(), 2u);
+  EXPECT_EQ(api_.Calls(Method::kRefresh), 1) << "the kept access token is still fresh";
+  EXPECT_EQ(s.AthleteId(), kAthlete);
+  auto stored = tokens_.Get(kAthlete);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->access_token, "access-1");
+  EXPECT_EQ(stored->refresh_token, "refresh-1");
+  EXPECT_EQ(tokens_.AthletesWithTokens(), (std::vector<int64_t>{kAthlete}));
+  EXPECT_FALSE(tokens_.Pending());
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
+                                "GetAthlete token=access-1",
+                                "ClaimPendingToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ListActivities token=access-1 page=1",
+                            }));
+}
+
+// A kept token found hours later is refreshed first, and that rotation is
+// kept (still pending) before the new access token names the athlete.
+TEST_F(SessionTest, AKeptTokenNearExpiryIsRefreshedAndKeptAgainBeforeUse) {
+  ASSERT_TRUE(tokens_.SavePendingToken(ports::StoredToken{0, "access-0", "refresh-0", kNow + 60, ""}));
+  api_.SetAccessToken("access-0", kNow + 60);
+  api_.SetRefreshToken("refresh-0");
+  log_.Clear();
+  auto r = Make().ListActivities(ports::ListQuery{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(log_.Entries(), (std::vector<std::string>{
+                                "Refresh with=refresh-0",
+                                "SavePendingToken access=access-1 refresh=refresh-1",
+                                "GetAthlete token=access-1",
+                                "ClaimPendingToken athlete=4242 access=access-1 refresh=refresh-1",
+                                "ListActivities token=access-1 page=1",
+                            }));
+  EXPECT_EQ(tokens_.Get(kAthlete)->refresh_token, "refresh-1");
+}
+
+TEST_F(SessionTest, ASeedRotationThatCannotBeKeptIsNeverUsed) {
+  api_.SetRefreshToken("seed-token");
+  tokens_.FailNextSave(Error{ErrorCode::kIo, "disk full"});
+  SessionOptions o = Options();
+  o.seed_refresh_token = "seed-token";
+  auto r = Make(o).ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_EQ(api_.ApiCalls(), 0) << "neither GET /athlete nor the list with the unsaved token";
 }
 
 TEST_F(SessionTest, SeedWithAKnownAthleteNeedsNoAthleteCall) {

@@ -540,6 +540,46 @@ TEST_P(StoreContractTest, TokensRoundTripAndReplaceAtomically) {
   MustOk(store().DeleteToken(7));  // deleting nothing is fine
 }
 
+TEST_P(StoreContractTest, APendingTokenIsKeptApartUntilClaimedUnderItsAthlete) {
+  EXPECT_FALSE(Must(store().LoadPendingToken()).has_value());
+  MustOk(store().SavePendingToken({0, "acc-p1", "ref-p1", 1700000000, ""}));
+  MustOk(store().SavePendingToken({0, "acc-p2", "ref-p2", 1700003600, ""}));  // atomic replace
+  auto pending = Must(store().LoadPendingToken());
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_EQ(pending->athlete_id, 0);
+  EXPECT_EQ(pending->access_token, "acc-p2");
+  EXPECT_EQ(pending->refresh_token, "ref-p2");
+  EXPECT_EQ(pending->expires_at_epoch_s, 1700003600);
+  // Not an athlete's token: invisible to the per-athlete calls.
+  EXPECT_FALSE(Must(store().LoadToken(0)).has_value());
+  EXPECT_TRUE(Must(store().AthletesWithTokens()).empty());
+  MustOk(store().SaveToken({7, "a", "r", 1, "s"}));
+  EXPECT_EQ(Must(store().LoadToken(0))->athlete_id, 7) << "still the only athlete";
+  EXPECT_EQ(Must(store().AthletesWithTokens()), (std::vector<int64_t>{7}));
+  MustOk(store().DeleteToken(0));
+  MustOk(store().DeleteToken(7));
+  EXPECT_TRUE(Must(store().LoadPendingToken()).has_value()) << "DeleteToken never drops the pending token";
+
+  auto bad = store().ClaimPendingToken({0, "acc-p2", "ref-p2", 1700003600, ""});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(Must(store().LoadPendingToken()).has_value());
+
+  MustOk(store().ClaimPendingToken({42, "acc-p2", "ref-p2", 1700003600, "read"}));
+  EXPECT_FALSE(Must(store().LoadPendingToken()).has_value());
+  auto claimed = Must(store().LoadToken(0));
+  ASSERT_TRUE(claimed.has_value());
+  EXPECT_EQ(claimed->athlete_id, 42);
+  EXPECT_EQ(claimed->refresh_token, "ref-p2");
+  EXPECT_EQ(claimed->scope, "read");
+  // Claiming replaces an existing token of the athlete, as SaveToken does.
+  MustOk(store().SavePendingToken({0, "acc-p3", "ref-p3", 1700007200, ""}));
+  MustOk(store().ClaimPendingToken({42, "acc-p3", "ref-p3", 1700007200, ""}));
+  EXPECT_EQ(Must(store().LoadToken(42))->refresh_token, "ref-p3");
+  EXPECT_EQ(Must(store().AthletesWithTokens()), (std::vector<int64_t>{42}));
+  EXPECT_FALSE(Must(store().LoadPendingToken()).has_value());
+}
+
 // ---- rate budget ----
 
 TEST_P(StoreContractTest, RateBudgetStartsFromDefaultsAndPersists) {

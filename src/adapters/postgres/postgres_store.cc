@@ -12,18 +12,24 @@
 namespace dl::adapters::postgres {
 namespace {
 
+// The pending token (ports::TokenStore::SavePendingToken) is the row of
+// athlete_id 0, which no athlete has (CheckAthlete): the secrets stay in the
+// one tokens table, with no schema change. Per-athlete reads skip it.
+constexpr int64_t kPendingTokenId = 0;
 constexpr const char* kSelectToken =
     "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens WHERE athlete_id = $1";
 constexpr const char* kSelectTwoTokens =
-    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens ORDER BY athlete_id LIMIT 2";
+    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens WHERE athlete_id > 0 "
+    "ORDER BY athlete_id LIMIT 2";
 constexpr const char* kSaveToken =
     "INSERT INTO tokens (athlete_id, access_token, refresh_token, expires_at, scope, updated_at) "
     "VALUES ($1, $2, $3, $4, $5, extract(epoch FROM now())::bigint) "
     "ON CONFLICT (athlete_id) DO UPDATE SET access_token = excluded.access_token, "
     "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, "
     "updated_at = excluded.updated_at";
-constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = $1";
-constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens ORDER BY athlete_id";
+constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = $1 AND athlete_id > 0";
+constexpr const char* kDeletePendingToken = "DELETE FROM tokens WHERE athlete_id = 0";
+constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens WHERE athlete_id > 0 ORDER BY athlete_id";
 constexpr const char* kBudgetColumns =
     "window_start_epoch_s, day_start_epoch_s, limit_15min, limit_daily, read_limit_15min, read_limit_daily, "
     "used_15min, used_daily, read_used_15min, read_used_daily";
@@ -110,6 +116,14 @@ Result<T> Read(ConnectionPool& pool, F&& body) {
 Status Discard(const Result<Rows>& r) {
   if (!r) return std::unexpected(r.error());
   return Ok();
+}
+
+// Upserts `token` as the row of `row_id` (an athlete, or kPendingTokenId),
+// inside the caller's transaction.
+Status WriteToken(Connection& c, int64_t row_id, const ports::StoredToken& token) {
+  return Discard(c.Exec(kSaveToken, {Param::Int8(row_id), Param::Text(token.access_token),
+                                     Param::Text(token.refresh_token), Param::Int8(token.expires_at_epoch_s),
+                                     Param::Text(token.scope)}));
 }
 
 core::RateBudgetState ReadBudget(const Rows& rows) {
@@ -322,10 +336,31 @@ Result<std::optional<ports::StoredToken>> PostgresStore::LoadToken(int64_t athle
 
 Status PostgresStore::SaveToken(const ports::StoredToken& token) {
   if (auto s = CheckAthlete(token.athlete_id); !s) return s;
-  return InTransaction(*pool_, Durability::kFull, [&](Connection& c) {
-    return Discard(c.Exec(
-        kSaveToken, {Param::Int8(token.athlete_id), Param::Text(token.access_token), Param::Text(token.refresh_token),
-                     Param::Int8(token.expires_at_epoch_s), Param::Text(token.scope)}));
+  return InTransaction(*pool_, Durability::kFull,
+                       [&](Connection& c) { return WriteToken(c, token.athlete_id, token); });
+}
+
+Status PostgresStore::SavePendingToken(const ports::StoredToken& token) {
+  return InTransaction(*pool_, Durability::kFull,
+                       [&](Connection& c) { return WriteToken(c, kPendingTokenId, token); });
+}
+
+Result<std::optional<ports::StoredToken>> PostgresStore::LoadPendingToken() {
+  using Token = std::optional<ports::StoredToken>;
+  return Read<Token>(*pool_, [&](Connection& c) -> Result<Token> {
+    auto rows = c.Exec(kSelectToken, {Param::Int8(kPendingTokenId)});
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return std::nullopt;
+    return Token(
+        ports::StoredToken{rows->Int64(0, 0), rows->Text(0, 1), rows->Text(0, 2), rows->Int64(0, 3), rows->Text(0, 4)});
+  });
+}
+
+Status PostgresStore::ClaimPendingToken(const ports::StoredToken& token) {
+  if (auto s = CheckAthlete(token.athlete_id); !s) return s;
+  return InTransaction(*pool_, Durability::kFull, [&](Connection& c) -> Status {
+    if (auto s = WriteToken(c, token.athlete_id, token); !s) return s;
+    return Discard(c.Exec(kDeletePendingToken));
   });
 }
 

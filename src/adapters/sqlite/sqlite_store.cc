@@ -12,18 +12,24 @@
 namespace dl::adapters::sqlite {
 namespace {
 
+// The pending token (ports::TokenStore::SavePendingToken) is the row of
+// athlete_id 0, which no athlete has (CheckAthlete): the secrets stay in the
+// one owner-only table, with no schema change. Per-athlete reads skip it.
+constexpr int64_t kPendingTokenId = 0;
 constexpr const char* kSelectToken =
     "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens WHERE athlete_id = ?1";
 constexpr const char* kSelectTwoTokens =
-    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens ORDER BY athlete_id LIMIT 2";
+    "SELECT athlete_id, access_token, refresh_token, expires_at, scope FROM tokens WHERE athlete_id > 0 "
+    "ORDER BY athlete_id LIMIT 2";
 constexpr const char* kSaveToken =
     "INSERT INTO tokens (athlete_id, access_token, refresh_token, expires_at, scope, updated_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER)) "
     "ON CONFLICT (athlete_id) DO UPDATE SET access_token = excluded.access_token, "
     "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, "
     "updated_at = excluded.updated_at";
-constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = ?1";
-constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens ORDER BY athlete_id";
+constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = ?1 AND athlete_id > 0";
+constexpr const char* kDeletePendingToken = "DELETE FROM tokens WHERE athlete_id = 0";
+constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens WHERE athlete_id > 0 ORDER BY athlete_id";
 constexpr const char* kSelectBudget =
     "SELECT window_start_epoch_s, day_start_epoch_s, limit_15min, limit_daily, read_limit_15min, "
     "read_limit_daily, used_15min, used_daily, read_used_15min, read_used_daily FROM rate_budget WHERE id = 1";
@@ -90,6 +96,19 @@ Status CheckActivities(std::span<const core::Activity> activities) {
 
 ports::StoredToken ReadToken(const Query& q) {
   return ports::StoredToken{q.Int64(0), q.Text(1), q.Text(2), q.Int64(3), q.Text(4)};
+}
+
+// Upserts `token` as the row of `row_id` (an athlete, or kPendingTokenId),
+// inside the caller's transaction.
+Status WriteToken(Connection& c, int64_t row_id, const ports::StoredToken& token) {
+  auto q = c.Prepare(kSaveToken);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, row_id);
+  q->Bind(2, token.access_token);
+  q->Bind(3, token.refresh_token);
+  q->Bind(4, token.expires_at_epoch_s);
+  q->Bind(5, token.scope);
+  return q->Run();
 }
 
 core::RateBudgetState ReadBudget(const Query& q) {
@@ -368,13 +387,37 @@ Status SqliteStore::SaveToken(const ports::StoredToken& token) {
   std::lock_guard lock(mu_);
   auto txn = connection_->Begin(Durability::kFull);
   if (!txn) return std::unexpected(txn.error());
-  auto q = connection_->Prepare(kSaveToken);
+  DL_SQLITE_TRY(WriteToken(*connection_, token.athlete_id, token));
+  return txn->Commit();
+}
+
+Status SqliteStore::SavePendingToken(const ports::StoredToken& token) {
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(WriteToken(*connection_, kPendingTokenId, token));
+  return txn->Commit();
+}
+
+Result<std::optional<ports::StoredToken>> SqliteStore::LoadPendingToken() {
+  std::lock_guard lock(mu_);
+  auto q = connection_->Prepare(kSelectToken);
   if (!q) return std::unexpected(q.error());
-  q->Bind(1, token.athlete_id);
-  q->Bind(2, token.access_token);
-  q->Bind(3, token.refresh_token);
-  q->Bind(4, token.expires_at_epoch_s);
-  q->Bind(5, token.scope);
+  q->Bind(1, kPendingTokenId);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return std::optional(ReadToken(*q));
+}
+
+Status SqliteStore::ClaimPendingToken(const ports::StoredToken& token) {
+  DL_SQLITE_TRY(CheckAthlete(token.athlete_id));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  DL_SQLITE_TRY(WriteToken(*connection_, token.athlete_id, token));
+  auto q = connection_->Prepare(kDeletePendingToken);
+  if (!q) return std::unexpected(q.error());
   DL_SQLITE_TRY(q->Run());
   return txn->Commit();
 }

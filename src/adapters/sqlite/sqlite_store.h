@@ -137,6 +137,9 @@ class SqliteStore final : public ports::Store {
   Status SaveToken(const ports::StoredToken& token) override;
   Status DeleteToken(int64_t athlete_id) override;
   Result<std::vector<int64_t>> AthletesWithTokens() override;
+  Status SavePendingToken(const ports::StoredToken& token) override;
+  Result<std::optional<ports::StoredToken>> LoadPendingToken() override;
+  Status ClaimPendingToken(const ports::StoredToken& token) override;
 
   // RateBudgetStore
   Result<core::RateBudgetState> UpdateRateBudget(const std::function<void(core::RateBudgetState&)>& change) override;
