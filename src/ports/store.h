@@ -35,7 +35,8 @@ class PreparedUpsert {
 struct UpsertOptions {
   int64_t now_epoch_s = 0;
   // Backfill fencing: a row whose last webhook change is at or after this
-  // time is kept as it is (reported as fenced). 0 = no fence.
+  // time is kept as it is (reported as fenced), and so is the absence of an
+  // id archived (or deleted before it was stored) at or after it. 0 = no fence.
   int64_t fence_epoch_s = 0;
   // Backfill: stamp rows as seen by this run (for reconciliation). 0 = no.
   int64_t seen_by_run = 0;
@@ -65,6 +66,11 @@ struct UpsertOptions {
 struct UpsertSummary {
   int64_t inserted = 0, updated = 0, unchanged = 0, fenced = 0;
 };
+
+// How long a store remembers a delete confirmed for an id it did not hold
+// (ArchiveActivities): far longer than any copy fetched before the delete
+// can take to be written (a backfill's write-ahead, a fetch in flight).
+inline constexpr int64_t kTombstoneRetentionS = 30 * 86400;
 
 struct ArchiveRequest {
   int64_t athlete_id = 0;
@@ -99,6 +105,9 @@ class ActivityStore {
   virtual Result<std::vector<int64_t>> UnseenInLocalYear(int64_t athlete_id, int year, int64_t run_id) = 0;
   // Moves rows to deleted_activities (the row, when, why) and out of the
   // aggregates. Returns how many were archived (fenced rows are skipped).
+  // An id not stored is remembered as deleted at now_epoch_s (a tombstone,
+  // kept kTombstoneRetentionS; not archived, not counted): an upsert fenced
+  // at or before that time then reports it fenced instead of storing it.
   virtual Result<int64_t> ArchiveActivities(const ArchiveRequest& request) = 0;
   // Everything of the athlete: activities, archive, aggregates, tokens.
   virtual Result<int64_t> DeleteAthleteData(int64_t athlete_id) = 0;

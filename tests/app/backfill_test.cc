@@ -583,6 +583,39 @@ TEST_F(BackfillTest, AWebhookChangeDuringTheRunIsNotOverwrittenByTheOlderCopy) {
   EXPECT_EQ(StoredIds(2024).size(), 300u);
 }
 
+TEST_F(BackfillTest, ADeleteConfirmedBeforeThePageIsWrittenKeepsTheActivityOut) {
+  auto rides = RidesOf(2024, 300, 1);
+  for (auto& a : rides) source_.Put(a);
+  // Activity 250 (on page 2) is deleted on Strava and the delete webhook is
+  // confirmed before the run stores it; page 2 still lists it (the listing
+  // was answered before the delete, its write lands after).
+  source_.before_call = [&](int call) -> Status {
+    if (call == 2) {
+      clock_.SetEpochS(clock_.NowEpochS() + 5);
+      ports::ArchiveRequest request;
+      request.athlete_id = kAthlete;
+      request.ids = {250};
+      request.reason = "delete webhook confirmed: Strava answers 404";
+      request.now_epoch_s = clock_.NowEpochS();
+      request.fence_epoch_s = clock_.NowEpochS() + 1;
+      auto archived = store_->ArchiveActivities(request);
+      EXPECT_EQ(archived.value_or(-1), 0);  // not stored yet: nothing to archive
+    }
+    return Ok();
+  };
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->years.at(0).fenced, 1);
+  EXPECT_EQ(r->years.at(0).removed, 0);
+  EXPECT_FALSE(store_->GetActivity(kAthlete, 250).value().has_value());
+  EXPECT_EQ(StoredIds(2024).size(), 299u);
+  const auto days = store_->DailyForYear(kAthlete, 2024, "");
+  ASSERT_TRUE(days.has_value()) << days.error().message;
+  int64_t total_mm = 0;
+  for (const auto& d : *days) total_mm += d.distance_mm;
+  EXPECT_EQ(total_mm, (300 * 1000 + 299 * 300 / 2 - 1249) * 1000);  // rides of 1000 + i m, without 250's
+}
+
 TEST_F(BackfillTest, DryRunReportsTheFirstTenAndWritesNothing) {
   for (auto& a : RidesOf(2024, 42, 1)) source_.Put(a);
   auto r = Run({2024}, /*dry_run=*/true);

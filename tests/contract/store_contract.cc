@@ -303,6 +303,46 @@ TEST_P(StoreContractTest, ArchivedAfterRunStartIsNotReinsertedByThatRun) {
   EXPECT_EQ(Upsert(store(), {a}, At(1200, 5, 1100)).inserted, 1);
 }
 
+// The delete is confirmed before the older copy is stored (a backfill page
+// still queued in the run's write-ahead, or another process's fetch in
+// flight): the absent id is remembered, so that copy is not stored either.
+TEST_P(StoreContractTest, DeletedBeforeItWasStoredIsNotInsertedByAnOlderCopy) {
+  Activity a = MakeActivity(1, 53, "2024-04-04T10:00:00Z");
+  Activity b = MakeActivity(1, 54, "2024-04-05T10:00:00Z");
+  // A tombstone is no archived activity: not counted.
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {53}, "delete webhook confirmed", 1000, 1001))), 0);
+
+  // A run that started at or before the delete: fenced, alone or in a page.
+  auto single = Upsert(store(), {a}, At(1100, 4, 1000));
+  EXPECT_EQ(single.fenced, 1);
+  EXPECT_EQ(single.inserted, 0);
+  auto page = Upsert(store(), {b, a}, At(1100, 4, 900));
+  EXPECT_EQ(page.fenced, 1);
+  EXPECT_EQ(page.inserted, 1);
+  EXPECT_FALSE(Must(store().GetActivity(1, 53)).has_value());
+  EXPECT_TRUE(Must(store().GetActivity(1, 54)).has_value());
+  auto days = Must(store().DailyForYear(1, 2024, ""));
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].activity_ids, std::vector<int64_t>{54});
+  EXPECT_EQ(Must(store().UnseenInLocalYear(1, 2024, 5)), std::vector<int64_t>{54});
+
+  // Another athlete's id 53 is not affected; an unfenced write neither.
+  EXPECT_EQ(Upsert(store(), {MakeActivity(2, 53, "2024-04-04T10:00:00Z")}, At(1100, 4, 900)).inserted, 1);
+  // A run that started after the delete stores it as usual.
+  EXPECT_EQ(Upsert(store(), {a}, At(1200, 5, 1001)).inserted, 1);
+  EXPECT_TRUE(Must(store().GetActivity(1, 53)).has_value());
+}
+
+TEST_P(StoreContractTest, TombstonesExpireAfterTheRetention) {
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {55}, "delete webhook confirmed", 1000, 1001))), 0);
+  const int64_t later = 1000 + ports::kTombstoneRetentionS + 1;
+  EXPECT_EQ(Must(store().ArchiveActivities(Archive(1, {56}, "delete webhook confirmed", later, later + 1))), 0);
+  // 55's tombstone is gone (no copy fetched before its delete is still on
+  // its way); 56's still fences.
+  EXPECT_EQ(Upsert(store(), {MakeActivity(1, 55, "2024-04-04T10:00:00Z")}, At(later, 6, 900)).inserted, 1);
+  EXPECT_EQ(Upsert(store(), {MakeActivity(1, 56, "2024-04-04T11:00:00Z")}, At(later, 6, later)).fenced, 1);
+}
+
 TEST_P(StoreContractTest, UnseenInLocalYearListsWhatTheRunDidNotStamp) {
   std::vector<Activity> v = {MakeActivity(1, 1, "2024-02-01T10:00:00Z"), MakeActivity(1, 2, "2024-02-02T10:00:00Z"),
                              MakeActivity(1, 3, "2024-02-03T10:00:00Z"), MakeActivity(1, 4, "2025-02-03T10:00:00Z")};
@@ -485,7 +525,7 @@ TEST_P(StoreContractTest, DeleteAthleteDataRemovesEverythingOfThatAthleteOnly) {
   for (int64_t athlete : {1, 2}) {
     Upsert(store(),
            {MakeActivity(athlete, 1, "2024-01-02T08:00:00Z"), MakeActivity(athlete, 2, "2024-01-03T08:00:00Z")}, At(1));
-    ASSERT_EQ(Must(store().ArchiveActivities(Archive(athlete, {2}, "gone", 2, 0))), 1);
+    ASSERT_EQ(Must(store().ArchiveActivities(Archive(athlete, {2, 3}, "gone", 2, 0))), 1);  // 3: never stored
     MustOk(store().SaveToken({athlete, "access", "refresh", 100, "activity:read_all"}));
     MustOk(store().SaveGoals(athlete, 2024, "cycling", {{5000, "km", "main"}}));
     MustOk(store().SaveCheckpoint("backfill:" + std::to_string(athlete) + ":2024-2024", "page=3"));
@@ -503,8 +543,11 @@ TEST_P(StoreContractTest, DeleteAthleteDataRemovesEverythingOfThatAthleteOnly) {
   EXPECT_TRUE(Must(store().LoadToken(2)).has_value());
   EXPECT_TRUE(Must(store().LoadGoals(2, 2024, "cycling")).has_value());
   EXPECT_TRUE(Must(store().LoadCheckpoint("backfill:2:2024-2024")).has_value());
-  // The archived copy is gone too: the id can come back as a new insert.
+  // The archived copy and the record of the never-stored id are gone too:
+  // both ids can come back as new inserts, even under an older fence.
   EXPECT_EQ(Upsert(store(), {MakeActivity(1, 2, "2024-01-03T08:00:00Z")}, At(3, 0, 1)).inserted, 1);
+  EXPECT_EQ(Upsert(store(), {MakeActivity(1, 3, "2024-01-04T08:00:00Z")}, At(3, 0, 1)).inserted, 1);
+  EXPECT_EQ(Upsert(store(), {MakeActivity(2, 3, "2024-01-04T08:00:00Z")}, At(3, 0, 1)).fenced, 1);
 }
 
 // ---- tokens ----

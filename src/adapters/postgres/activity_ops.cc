@@ -19,10 +19,19 @@ constexpr const char* kSelectStates =
     "SELECT a.athlete_id, a.id, a.content_hash, a.webhook_changed_at, a.seen_by_run, a.local_date, a.category "
     "FROM activities a JOIN unnest($1::bigint[], $2::bigint[]) AS k(athlete_id, id) "
     "ON a.athlete_id = k.athlete_id AND a.id = k.id ORDER BY a.athlete_id, a.id FOR UPDATE OF a";
+// Archived, or deleted before it was stored (a tombstone), at or after $3.
 constexpr const char* kArchivedSince =
-    "SELECT DISTINCT d.athlete_id, d.id FROM deleted_activities d "
+    "SELECT d.athlete_id, d.id FROM deleted_activities d "
     "JOIN unnest($1::bigint[], $2::bigint[]) AS k(athlete_id, id) ON d.athlete_id = k.athlete_id AND d.id = k.id "
-    "WHERE d.deleted_at >= $3";
+    "WHERE d.deleted_at >= $3 "
+    "UNION SELECT t.athlete_id, t.id FROM activity_tombstones t "
+    "JOIN unnest($1::bigint[], $2::bigint[]) AS k(athlete_id, id) ON t.athlete_id = k.athlete_id AND t.id = k.id "
+    "WHERE t.deleted_at >= $3";
+constexpr const char* kRememberDeleted =
+    "INSERT INTO activity_tombstones (athlete_id, id, deleted_at, reason) "
+    "SELECT $1, id, $3, $4 FROM unnest($2::bigint[]) AS u(id) ON CONFLICT (athlete_id, id) DO UPDATE SET deleted_at = excluded.deleted_at, reason = excluded.reason "
+    "WHERE excluded.deleted_at > activity_tombstones.deleted_at";
+constexpr const char* kPruneTombstones = "DELETE FROM activity_tombstones WHERE athlete_id = $1 AND deleted_at < $2";
 constexpr const char* kStamp =
     "UPDATE activities a SET seen_by_run = u.seen_by_run, webhook_changed_at = u.webhook_changed_at, "
     "category = u.category FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) "
@@ -330,6 +339,34 @@ Result<core::Activity> ReadFullRow(const Rows& rows, int r) {
   return a;
 }
 
+// ---- archive ----
+
+// The requested ids (ascending) that `stored` (kSelectForArchive, by id) lacks
+// are remembered as deleted: an older copy may still be on its way (a
+// backfill page in a run's write-ahead, another process's fetch); the
+// tombstone keeps it out (LoadSlots). Not an archived activity: never
+// counted or listed. The athlete's expired tombstones go first.
+Status RememberAbsent(Connection& c, const ports::ArchiveRequest& request, const std::vector<int64_t>& requested,
+                      const Rows& stored) {
+  std::vector<int64_t> absent;
+  int r = 0;
+  for (int64_t id : requested) {
+    if (r < stored.size() && stored.Int64(r, 0) == id) {
+      ++r;
+      continue;
+    }
+    absent.push_back(id);
+  }
+  if (absent.empty()) return Ok();
+  const Param athlete = Param::Int8(request.athlete_id);
+  auto pruned = c.Exec(kPruneTombstones, {athlete, Param::Int8(request.now_epoch_s - ports::kTombstoneRetentionS)});
+  if (!pruned) return std::unexpected(pruned.error());
+  auto remembered = c.Exec(kRememberDeleted, {athlete, Int8Array(absent), Param::Int8(request.now_epoch_s),
+                                              Param::Text(request.reason)});
+  if (!remembered) return std::unexpected(remembered.error());
+  return Ok();
+}
+
 }  // namespace
 
 std::string FirstDay(int year) {
@@ -385,6 +422,7 @@ Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request
   const Param athlete = Param::Int8(request.athlete_id);
   auto rows = c.Exec(kSelectForArchive, {athlete, Int8Array(requested)});
   if (!rows) return std::unexpected(rows.error());
+  if (auto s = RememberAbsent(c, request, requested, *rows); !s) return std::unexpected(s.error());
   std::vector<int64_t> ids;
   for (int r = 0; r < rows->size(); ++r) {
     const auto webhook = rows->OptionalInt64(r, 1);

@@ -62,6 +62,7 @@ constexpr const char* kDeleteAthleteActivities = "DELETE FROM activities WHERE a
 constexpr const char* kDeleteAthlete[] = {
     kDeleteAthleteActivities,
     "DELETE FROM deleted_activities WHERE athlete_id = $1",
+    "DELETE FROM activity_tombstones WHERE athlete_id = $1",
     "DELETE FROM daily_totals WHERE athlete_id = $1",
     "DELETE FROM goal_sets WHERE athlete_id = $1",
     "DELETE FROM tokens WHERE athlete_id = $1",
@@ -264,7 +265,10 @@ Result<std::vector<int64_t>> PostgresStore::UnseenInLocalYear(int64_t athlete_id
 Result<int64_t> PostgresStore::ArchiveActivities(const ports::ArchiveRequest& request) {
   if (auto s = CheckAthlete(request.athlete_id); !s) return std::unexpected(s.error());
   return Transact<int64_t>(*pool_, Durability::kFull, [&](Connection& c) -> Result<int64_t> {
-    if (auto s = LockAthletesShared(c, {request.athlete_id}); !s) return std::unexpected(s.error());
+    // Exclusive: an id not stored has no row to lock, and its tombstone must
+    // not race an upsert that inserts it (that upsert holds the lock shared,
+    // and reads the tombstones after taking it).
+    if (auto s = LockAthleteExclusive(c, request.athlete_id); !s) return std::unexpected(s.error());
     TouchedDays touched;
     auto archived = ArchiveBatch(c, request, touched);
     if (!archived) return archived;

@@ -5,7 +5,8 @@
 //
 // Schema and migrations
 // - Versioned migrations in schema_migrations (v1: activities, aggregates,
-//   tokens, budget, checkpoints, goals; v2: event queue and dirty years), run only when asked: Migrate()
+//   tokens, budget, checkpoints, goals; v2: event queue and dirty years; v3: tombstones of
+//   deletes confirmed before the activity was stored), run only when asked: Migrate()
 //   (`desirelines migrate`) or OpenOptions::migrate. Open() checks the version
 //   and refuses a database that is behind ("database schema is at version X,
 //   this program needs Y: run `desirelines migrate`") or ahead of this program.

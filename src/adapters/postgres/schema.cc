@@ -252,9 +252,27 @@ CREATE TABLE dirty_years (
 );
 )sql";
 
+// Version 3: tombstones. A delete confirmed (ports::ArchiveRequest) for an
+// id that is not stored yet leaves no row in deleted_activities, whose
+// columns are the activity's; yet an older copy may still be on its way (a
+// backfill page in a run's write-ahead, another process's fetch) and must be
+// fenced out like an archived one. One row per (athlete, id), the latest
+// delete; pruned after ports::kTombstoneRetentionS; never an archived
+// activity (not counted, not listed).
+constexpr const char* kV3 = R"sql(
+CREATE TABLE IF NOT EXISTS activity_tombstones (
+  athlete_id BIGINT NOT NULL,
+  id BIGINT NOT NULL,
+  deleted_at BIGINT NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (athlete_id, id)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, run ids, goals", kV1},
     {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
+    {3, "tombstones: deletes confirmed for ids not stored yet (fencing)", kV3},
 };
 
 // Serialises Migrate() across processes (pg_advisory_xact_lock key; any

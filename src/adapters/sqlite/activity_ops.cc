@@ -23,11 +23,20 @@ constexpr const char* kSelectState =
 constexpr const char* kSelectStates =
     "SELECT content_hash, webhook_changed_at, seen_by_run, local_date, category, row_id, id FROM activities "
     "WHERE athlete_id = ?1 AND id IN (SELECT value FROM json_each(?2))";
+// Archived or never-stored-but-deleted (a tombstone) at or after ?3.
 constexpr const char* kArchivedSinceAny =
-    "SELECT DISTINCT id FROM deleted_activities WHERE athlete_id = ?1 AND deleted_at >= ?3 "
+    "SELECT id FROM deleted_activities WHERE athlete_id = ?1 AND deleted_at >= ?3 "
+    "AND id IN (SELECT value FROM json_each(?2)) "
+    "UNION SELECT id FROM activity_tombstones WHERE athlete_id = ?1 AND deleted_at >= ?3 "
     "AND id IN (SELECT value FROM json_each(?2))";
 constexpr const char* kArchivedSince =
-    "SELECT 1 FROM deleted_activities WHERE athlete_id = ?1 AND id = ?2 AND deleted_at >= ?3 LIMIT 1";
+    "SELECT 1 FROM deleted_activities WHERE athlete_id = ?1 AND id = ?2 AND deleted_at >= ?3 "
+    "UNION ALL SELECT 1 FROM activity_tombstones WHERE athlete_id = ?1 AND id = ?2 AND deleted_at >= ?3 LIMIT 1";
+constexpr const char* kRememberDeleted =
+    "INSERT INTO activity_tombstones (athlete_id, id, deleted_at, reason) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (athlete_id, id) DO UPDATE SET deleted_at = excluded.deleted_at, reason = excluded.reason "
+    "WHERE excluded.deleted_at > deleted_at";
+constexpr const char* kPruneTombstones = "DELETE FROM activity_tombstones WHERE athlete_id = ?1 AND deleted_at < ?2";
 constexpr const char* kStamp =
     "UPDATE activities SET seen_by_run = COALESCE(?2, seen_by_run), "
     "webhook_changed_at = COALESCE(?3, webhook_changed_at), category = COALESCE(?4, category) "
@@ -303,6 +312,29 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
   return *state ? Outcome::kUpdated : Outcome::kInserted;
 }
 
+// Not stored (yet): an older copy may still be on its way (a backfill page
+// in the run's write-ahead, another process's fetch); the tombstone keeps
+// it out (LoadPriors). Not an archived activity: never counted or listed.
+Status RememberDeleted(Connection& c, const ports::ArchiveRequest& request, int64_t id) {
+  auto q = c.Prepare(kRememberDeleted);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, request.athlete_id);
+  q->Bind(2, id);
+  q->Bind(3, request.now_epoch_s);
+  q->Bind(4, request.reason);
+  return q->Run();
+}
+
+// Keeps the athlete's tombstones bounded: a copy older than the retention
+// is no longer in flight.
+Status PruneTombstones(Connection& c, const ports::ArchiveRequest& request) {
+  auto q = c.Prepare(kPruneTombstones);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, request.athlete_id);
+  q->Bind(2, request.now_epoch_s - ports::kTombstoneRetentionS);
+  return q->Run();
+}
+
 std::vector<int64_t> ParseIds(std::string_view json) {
   std::vector<int64_t> ids;
   const char* p = json.data();
@@ -459,10 +491,17 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
 
 Result<int64_t> ArchiveBatch(Connection& c, const ports::ArchiveRequest& request, TouchedDays& touched) {
   int64_t archived = 0;
+  bool pruned = false;
   for (int64_t id : std::set<int64_t>(request.ids.begin(), request.ids.end())) {
     auto state = LoadState(c, request.athlete_id, id);
     if (!state) return std::unexpected(state.error());
-    if (!*state || IsFenced(**state, request.fence_epoch_s)) continue;
+    if (!*state) {
+      if (!pruned) DL_SQLITE_TRY(PruneTombstones(c, request));
+      pruned = true;
+      DL_SQLITE_TRY(RememberDeleted(c, request, id));
+      continue;
+    }
+    if (IsFenced(**state, request.fence_epoch_s)) continue;
     auto copy = c.Prepare(Sql().archive.c_str());
     if (!copy) return std::unexpected(copy.error());
     copy->Bind(1, request.athlete_id);

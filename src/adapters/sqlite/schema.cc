@@ -397,12 +397,30 @@ INSERT INTO counters (name, value)
   ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 )sql";
 
+// Version 5: tombstones. A delete confirmed (ports::ArchiveRequest) for an
+// id that is not stored yet leaves no row in deleted_activities, whose
+// columns are the activity's; yet an older copy may still be on its way (a
+// backfill page in the run's write-ahead, another process's fetch) and must
+// be fenced out like an archived one. One row per (athlete, id), the latest
+// delete; pruned after ports::kTombstoneRetentionS; never an archived
+// activity (not counted, not listed).
+constexpr const char* kV5 = R"sql(
+CREATE TABLE IF NOT EXISTS activity_tombstones (
+  athlete_id INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  deleted_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (athlete_id, id)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "activities, archive, daily totals, tokens, rate budget, checkpoints, counters, goals", kV1},
     {2, "live pipeline: event queue, received event keys, dead letters, dirty years", kV2},
     {3, "bulk ingest: stale years (deferred daily totals), no seen-run index", kV3},
     {4, "lean event queue: no AUTOINCREMENT (seq floor counter), no owner/available indexes, dedup key generations",
      kV4},
+    {5, "tombstones: deletes confirmed for ids not stored yet (fencing)", kV5},
 };
 
 constexpr const char* kCreateMigrations =

@@ -65,6 +65,7 @@ constexpr const char* kDeleteAthlete[] = {
     "DELETE FROM activity_raw WHERE row_id IN (SELECT row_id FROM activities WHERE athlete_id = ?1)",
     kDeleteAthleteActivities,
     "DELETE FROM deleted_activities WHERE athlete_id = ?1",
+    "DELETE FROM activity_tombstones WHERE athlete_id = ?1",
     "DELETE FROM daily_totals WHERE athlete_id = ?1",
     "DELETE FROM goal_sets WHERE athlete_id = ?1",
     "DELETE FROM tokens WHERE athlete_id = ?1",
