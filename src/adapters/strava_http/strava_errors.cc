@@ -87,6 +87,14 @@ Error Map429(const Fault& f, const std::optional<ports::RateLimitHeaders>& rate)
               "Strava's 15-minute request limit is spent until the next quarter hour (" + f.Describe() + ")");
 }
 
+// A request Strava refuses: on the subscription endpoints it carries the
+// user's input (the callback URL, the verify token), a usage error; anywhere
+// else desirelines built it, and a refusal is a protocol error (exit 1, not
+// the exit 2 of a usage error).
+ErrorCode RefusedCode(Endpoint endpoint) {
+  return endpoint == Endpoint::kSubscriptions ? ErrorCode::kInvalidArgument : ErrorCode::kProtocol;
+}
+
 Error Map400(const Fault& f, Endpoint endpoint) {
   if (endpoint == Endpoint::kOAuthToken)
     return Make(ErrorCode::kUnauthorized,
@@ -95,8 +103,7 @@ Error Map400(const Fault& f, Endpoint endpoint) {
   if (endpoint == Endpoint::kSubscriptions && HasItem(f, &FaultItem::code, "already exists"))
     return Make(ErrorCode::kConflict,
                 "a push subscription already exists for this application (" + f.Describe() + ")");
-  return Make(ErrorCode::kInvalidArgument,
-              "Strava refused the request as invalid, HTTP 400 (" + f.Describe() + ")");
+  return Make(RefusedCode(endpoint), "Strava refused the request as invalid, HTTP 400 (" + f.Describe() + ")");
 }
 
 }  // namespace
@@ -144,7 +151,7 @@ Error MapHttpError(int status, std::string_view body, Endpoint endpoint,
     return Make(ErrorCode::kTransient,
                 "Strava had a server error, " + StatusText(status) + " (" + f.Describe() + ")");
   if (status >= 400)
-    return Make(ErrorCode::kInvalidArgument,
+    return Make(RefusedCode(endpoint),
                 "Strava refused the request, " + StatusText(status) + " (" + f.Describe() + ")");
   return Make(ErrorCode::kProtocol, "Strava answered with an unexpected " + StatusText(status));
 }

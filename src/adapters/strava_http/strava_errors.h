@@ -38,6 +38,7 @@ enum class Endpoint { kApi, kOAuthToken, kSubscriptions };
 //  404 -> kNotFound; 429 -> kRateLimited or kDailyRateLimited (from `rate`)
 //  5xx, 408 -> kTransient; 400/401 on /oauth/token -> kUnauthorized
 //  400 "already exists" on subscriptions -> kConflict; other 4xx -> kInvalidArgument
+//  on subscriptions (the user's callback URL or verify token), kProtocol elsewhere
 Error MapHttpError(int status, std::string_view body, Endpoint endpoint,
                    const std::optional<ports::RateLimitHeaders>& rate);
 

@@ -339,6 +339,10 @@ Status ReadActivity(od::document& doc, od::value v, const char* body_end, A& a) 
   if (!seen.id || !seen.athlete_id)
     return Fail(ErrorCode::kProtocol,
                 std::string("Strava sent an activity without ") + (seen.id ? "athlete.id" : "id"));
+  if (a.id <= 0 || a.athlete_id <= 0)  // Strava's ids are positive; the store refuses others
+    return Fail(ErrorCode::kProtocol, "Strava sent an activity with a non-positive " +
+                                          std::string(a.id <= 0 ? "id " + std::to_string(a.id)
+                                                                : "athlete.id " + std::to_string(a.athlete_id)));
   a.raw_json = TrimRight(begin, Cursor(doc, body_end));
   return Ok();
 }

@@ -98,7 +98,10 @@ TEST(MapHttpError, StatusAndBodyGiveTheCode) {
        Endpoint::kSubscriptions, std::nullopt, ErrorCode::kConflict, "already exists"},
       {400, R"({"message":"Bad Request","errors":[{"resource":"PushSubscription","field":"callback url","code":"GET to callback URL does not return 200"}]})",
        Endpoint::kSubscriptions, std::nullopt, ErrorCode::kInvalidArgument, "does not return 200"},
-      {418, "", Endpoint::kApi, std::nullopt, ErrorCode::kInvalidArgument, "HTTP 418"},
+      {418, "", Endpoint::kApi, std::nullopt, ErrorCode::kProtocol, "HTTP 418"},
+      {400, R"({"message":"Bad Request","errors":[{"resource":"Activity","field":"after","code":"invalid"}]})",
+       Endpoint::kApi, std::nullopt, ErrorCode::kProtocol, "Activity/after/invalid"},
+      {422, "", Endpoint::kSubscriptions, std::nullopt, ErrorCode::kInvalidArgument, "HTTP 422"},
       {302, "", Endpoint::kApi, std::nullopt, ErrorCode::kProtocol, "HTTP 302"},
   };
   for (const MappingCase& c : cases) {

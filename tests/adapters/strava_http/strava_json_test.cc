@@ -208,6 +208,9 @@ TEST(ParseActivityPage, WellFormedButWrongShapeIsProtocol) {
       {R"([{"athlete":{"id":2},"name":"no id"}])", "without id"},
       {R"([{"id":1,"name":"no athlete"}])", "without athlete.id"},
       {R"([{"id":1,"athlete":null}])", "without athlete.id"},
+      {R"([{"id":0,"athlete":{"id":2}}])", "non-positive id 0"},
+      {R"([{"id":-7,"athlete":{"id":2}}])", "non-positive id -7"},
+      {R"([{"id":1,"athlete":{"id":-2}}])", "non-positive athlete.id -2"},
       {R"("just a string")", "non-array"},
   };
   for (const Case& c : cases) {
