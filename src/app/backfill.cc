@@ -328,9 +328,9 @@ struct Backfill::Range {
   int64_t effective_end = 0;  // range_before, or now for the current year (progress)
   RangeCheckpoint cp;
   // The report's per-year requests and duration: each page's are its year's
-  // (AttributePage); what the range spent besides goes to RunRange's tally.
+  // (AttributePage); the range's other time goes to the year it ended in.
   int page_year = 0;  // the year of the last page attributed
-  int64_t page_requests = 0, attributed_requests = 0;
+  int64_t page_requests = 0;
   double page_s = 0, attributed_s = 0;
   std::optional<double> latest_offset_s;  // utc_offset of the latest activity listed by this run
   // Listed by this run but not stored (unreadable local date, impossible
@@ -341,7 +341,6 @@ struct Backfill::Range {
 
 Status Backfill::RunRange(const BackfillOptions& options, int first_year, int last_year, BackfillReport& report) {
   auto t0 = std::chrono::steady_clock::now();
-  int64_t requests_before = source_.RequestsSent();
   Range range;
   range.first_year = first_year;
   range.last_year = last_year;
@@ -375,10 +374,9 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
   range.effective_end = std::min(range.range_before, std::max(now, range.range_after + 1));
   range.page_year = first_year;
   Status fetched = FetchRange(options, range, report);
-  // Requests sent besides the pages' (none today) count for the first year;
-  // time besides the pages' (writing the last pages, the last finalize) for
+  // Every request of the range is a page's (AttributePage); the time
+  // besides the pages' (writing the last pages, the last finalize) counts for
   // the year the listing ended in.
-  YearOf(report, first_year).requests += source_.RequestsSent() - requests_before - range.attributed_requests;
   YearOf(report, range.page_year).duration_s += std::max(0.0, SecondsSince(t0) - range.attributed_s);
   if (!fetched) return fetched;
   // Every year was reconciled and written by the page writer as the listing
@@ -410,7 +408,6 @@ void Backfill::AttributePage(Range& range, const Split& split, BackfillReport& r
   auto& yr = YearOf(report, range.page_year);
   yr.requests += range.page_requests;
   yr.duration_s += range.page_s;
-  range.attributed_requests += range.page_requests;
   range.attributed_s += range.page_s;
 }
 
