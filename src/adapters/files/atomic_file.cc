@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -45,41 +46,95 @@ Status SyncDirectory(const fs::path& dir) {
   return Ok();
 }
 
-// Fills the open temporary file; on failure returns the errno.
-int FillTemp(int fd, std::string_view content, fs::perms mode) {
-  if (::fchmod(fd, static_cast<mode_t>(mode & fs::perms::mask)) != 0) return errno;
-  if (!WriteAll(fd, content)) return errno;
-  if (::fsync(fd) != 0) return errno;
-  return 0;
+// A temporary file being written in the directory of its target.
+struct Temp {
+  fs::path target;
+  fs::path path;
+  int fd = -1;
+};
+
+// Closes and removes what is left of the group's temporary files.
+void Discard(std::vector<Temp>& temps, size_t from) {
+  for (size_t i = from; i < temps.size(); ++i) {
+    if (temps[i].fd >= 0) ::close(temps[i].fd);
+    temps[i].fd = -1;
+    ::unlink(temps[i].path.c_str());
+  }
+}
+
+fs::path DirectoryOf(const fs::path& path) {
+  fs::path dir = path.parent_path();
+  return dir.empty() ? fs::path(".") : dir;
+}
+
+// Creates the directory and a temporary file next to `file.path`, filled
+// with its content and mode (not yet synced).
+Result<Temp> WriteTemp(const FileContent& file) {
+  if (file.path.filename().empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot write " + file.path.string() + ": not a file name");
+  }
+  const fs::path dir = DirectoryOf(file.path);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot create directory " + dir.string() + ": " + ec.message());
+
+  std::string tmpl = (dir / ("." + file.path.filename().string() + ".tmp-XXXXXX")).string();
+  std::vector<char> tmp_name(tmpl.begin(), tmpl.end());
+  tmp_name.push_back('\0');
+  int fd = ::mkostemp(tmp_name.data(), O_CLOEXEC);  // created 0600
+  if (fd < 0) return IoError("cannot create a temporary file for", file.path, errno);
+  Temp temp{file.path, fs::path(tmp_name.data()), fd};
+  if (::fchmod(fd, static_cast<mode_t>(file.mode & fs::perms::mask)) != 0 || !WriteAll(fd, file.content)) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(temp.path.c_str());
+    return IoError("cannot write", file.path, err);
+  }
+  return temp;
 }
 
 }  // namespace
 
 Status AtomicWriteFile(const fs::path& path, std::string_view content, fs::perms mode) {
-  if (path.filename().empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot write " + path.string() + ": not a file name");
-  }
-  fs::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Fail(ErrorCode::kIo, "cannot create directory " + dir.string() + ": " + ec.message());
+  const FileContent file{path, std::string(content), mode};
+  return AtomicWriteFiles(std::span(&file, 1));
+}
 
-  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  std::vector<char> tmp_name(tmpl.begin(), tmpl.end());
-  tmp_name.push_back('\0');
-  int fd = ::mkostemp(tmp_name.data(), O_CLOEXEC);  // created 0600
-  if (fd < 0) return IoError("cannot create a temporary file for", path, errno);
-  const fs::path tmp_path(tmp_name.data());
-
-  int err = FillTemp(fd, content, mode);
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp_path.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp_path.c_str());
-    return IoError("cannot write", path, err);
+Status AtomicWriteFiles(std::span<const FileContent> files) {
+  std::vector<Temp> temps;
+  temps.reserve(files.size());
+  for (const auto& file : files) {
+    auto temp = WriteTemp(file);
+    if (!temp) {
+      Discard(temps, 0);
+      return std::unexpected(temp.error());
+    }
+    temps.push_back(std::move(*temp));
   }
-  return SyncDirectory(dir);
+  // Every content reaches the disk before any rename can.
+  for (size_t i = 0; i < temps.size(); ++i) {
+    int err = ::fsync(temps[i].fd) != 0 ? errno : 0;
+    if (::close(temps[i].fd) != 0 && err == 0) err = errno;
+    temps[i].fd = -1;
+    if (err != 0) {
+      Discard(temps, 0);
+      return IoError("cannot write", temps[i].target, err);
+    }
+  }
+  std::vector<fs::path> dirs;
+  for (size_t i = 0; i < temps.size(); ++i) {
+    if (::rename(temps[i].path.c_str(), temps[i].target.c_str()) != 0) {
+      int err = errno;
+      Discard(temps, i);
+      return IoError("cannot write", temps[i].target, err);
+    }
+    fs::path dir = DirectoryOf(temps[i].target);
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(std::move(dir));
+  }
+  // The renames are durable once their directories are synced.
+  for (const auto& dir : dirs)
+    if (auto s = SyncDirectory(dir); !s) return s;
+  return Ok();
 }
 
 Result<std::string> ReadFile(const fs::path& path) {

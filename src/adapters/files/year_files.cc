@@ -205,19 +205,16 @@ Status WriteYearFiles(const fs::path& data_dir, int year, const std::string& cat
                 "category '" + category + "' must be 1-32 characters of a-z, 0-9 and '-'");
   }
   auto normal = NormalizeDays(year, days);  // once, not in each renderer
-  if (auto s = AtomicWriteFile(CategorySummaryPath(data_dir, year, category),
-                               RenderCategorySummary(year, category, normal));
-      !s) {
-    return s;
+  // One group: the year's files share their fsyncs (AtomicWriteFiles).
+  std::vector<FileContent> files;
+  files.push_back({CategorySummaryPath(data_dir, year, category), RenderCategorySummary(year, category, normal)});
+  files.push_back(
+      {CategoryDistancesPath(data_dir, year, category), RenderCategoryDistances(year, category, normal, through)});
+  if (write_legacy) {
+    files.push_back({LegacySummaryPath(data_dir, year), RenderLegacySummary(year, normal)});
+    files.push_back({LegacyDistancesPath(data_dir, year), RenderLegacyDistances(year, normal, through)});
   }
-  if (auto s = AtomicWriteFile(CategoryDistancesPath(data_dir, year, category),
-                               RenderCategoryDistances(year, category, normal, through));
-      !s) {
-    return s;
-  }
-  if (!write_legacy) return Ok();
-  if (auto s = AtomicWriteFile(LegacySummaryPath(data_dir, year), RenderLegacySummary(year, normal)); !s) return s;
-  return AtomicWriteFile(LegacyDistancesPath(data_dir, year), RenderLegacyDistances(year, normal, through));
+  return AtomicWriteFiles(files);
 }
 
 }  // namespace dl::adapters::files

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "test_dir.h"
 
@@ -145,6 +146,55 @@ TEST(AtomicFileTest, ConcurrentReadersNeverSeeAPartialFile) {
   EXPECT_GT(reads, 0);
   EXPECT_EQ(bad_reads, 0);
   EXPECT_EQ(TestDir::Names(dir.path()), (std::set<std::string>{"race.json"}));
+}
+
+TEST(AtomicFileTest, GroupWritesEveryFileWithItsModeAndNoTemporaryFile) {
+  TestDir dir;
+  ASSERT_TRUE(AtomicWriteFile(dir.path() / "2024" / "distances.json", "old").has_value());
+  std::vector<FileContent> files{{dir.path() / "2024" / "cycling" / "summary.json", "a"},
+                                 {dir.path() / "2024" / "cycling" / "distances.json", "b"},
+                                 {dir.path() / "2024" / "distances.json", "c"},
+                                 {dir.path() / "2024" / "token.json", "d", kSecretFileMode}};
+  ASSERT_TRUE(AtomicWriteFiles(files).has_value());
+  for (const auto& f : files) {
+    EXPECT_EQ(ReadFile(f.path).value(), f.content) << f.path;
+    EXPECT_EQ(ModeOf(f.path), static_cast<unsigned>(f.mode)) << f.path;
+  }
+  EXPECT_EQ(TestDir::Names(dir.path() / "2024"),
+            (std::set<std::string>{"cycling", "distances.json", "token.json"}));
+  EXPECT_EQ(TestDir::Names(dir.path() / "2024" / "cycling"), (std::set<std::string>{"summary.json", "distances.json"}));
+}
+
+// A member that cannot even be created stops the group before any rename:
+// every file keeps its old content and no temporary file is left.
+TEST(AtomicFileTest, GroupThatCannotCreateAMemberReplacesNothing) {
+  TestDir dir;
+  ASSERT_TRUE(AtomicWriteFile(dir.path() / "first.json", "old").has_value());
+  ASSERT_TRUE(AtomicWriteFile(dir.path() / "plain", "x").has_value());
+  std::vector<FileContent> files{{dir.path() / "first.json", "new"}, {dir.path() / "plain" / "second.json", "y"}};
+  auto s = AtomicWriteFiles(files);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code, ErrorCode::kIo);
+  EXPECT_NE(s.error().message.find("cannot create directory"), std::string::npos) << s.error().message;
+  EXPECT_EQ(ReadFile(dir.path() / "first.json").value(), "old");
+  EXPECT_EQ(TestDir::Names(dir.path()), (std::set<std::string>{"first.json", "plain"}));
+}
+
+// A rename that fails names its file; the members renamed before it stay
+// replaced, the rest keep their old content, and no temporary file is left.
+TEST(AtomicFileTest, GroupRenameFailureStopsThereAndCleansUp) {
+  TestDir dir;
+  fs::path taken = dir.path() / "taken";
+  fs::create_directories(taken / "child");  // a non-empty directory cannot be renamed over
+  ASSERT_TRUE(AtomicWriteFile(dir.path() / "c.json", "old c").has_value());
+  std::vector<FileContent> files{{dir.path() / "a.json", "new a"}, {taken, "t"}, {dir.path() / "c.json", "new c"}};
+  auto s = AtomicWriteFiles(files);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code, ErrorCode::kIo);
+  EXPECT_NE(s.error().message.find("cannot write " + taken.string() + ": "), std::string::npos) << s.error().message;
+  EXPECT_EQ(ReadFile(dir.path() / "a.json").value(), "new a");
+  EXPECT_EQ(ReadFile(dir.path() / "c.json").value(), "old c");
+  EXPECT_EQ(TestDir::Names(dir.path()), (std::set<std::string>{"a.json", "c.json", "taken"}));
 }
 
 }  // namespace
