@@ -1,5 +1,6 @@
 #include "adapters/sqlite/activity_columns.h"
 
+#include <array>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -193,9 +194,27 @@ ActivitySql BuildSql() {
   return s;
 }
 
+std::string BuildInsertRows(int rows) {
+  std::string values = "(?";
+  for (int i = 1; i <= kParams; ++i) values += ", ?";
+  values += ")";
+  std::string sql = "INSERT OR FAIL INTO activities (row_id, " + Join("", true) + ") VALUES " + values;
+  for (int r = 1; r < rows; ++r) sql += ", " + values;
+  return sql;
+}
+
 }  // namespace
 
 std::span<const ActivityColumn> ActivityColumns() { return kColumns; }
+
+const char* InsertRowsSql(int rows) {
+  static const auto kSqls = [] {
+    std::array<std::string, kMaxInsertRows + 1> sqls;
+    for (int r = 1; r <= kMaxInsertRows; ++r) sqls[r] = BuildInsertRows(r);
+    return sqls;
+  }();
+  return kSqls.at(static_cast<size_t>(rows)).c_str();
+}
 
 int64_t ContentHash(const Activity& a) {
   thread_local std::string key;  // reused: this runs for every upserted row

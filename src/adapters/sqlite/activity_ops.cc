@@ -1,7 +1,10 @@
 #include "adapters/sqlite/activity_ops.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <deque>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,6 +44,7 @@ constexpr const char* kStamp =
     "UPDATE activities SET seen_by_run = COALESCE(?2, seen_by_run), "
     "webhook_changed_at = COALESCE(?3, webhook_changed_at), category = COALESCE(?4, category) "
     "WHERE row_id = ?1";
+constexpr const char* kMaxRowId = "SELECT max(row_id) FROM activities";
 constexpr const char* kInsertRaw = "INSERT INTO activity_raw (row_id, codec, raw) VALUES (?1, ?2, ?3)";
 constexpr const char* kUpdateRaw = "UPDATE activity_raw SET codec = ?2, raw = ?3 WHERE row_id = ?1";
 constexpr const char* kDeleteRaw = "DELETE FROM activity_raw WHERE row_id = ?1";
@@ -175,46 +179,127 @@ RowMeta MetaOf(const core::SportCategories& categories, const Activity& a) {
   return meta;
 }
 
-// Inserts (row_id 0) or rewrites the row and its raw JSON.
-// `prepared`: the row's raw JSON encoded ahead (PrepareRows), or nullptr.
-Status WriteRow(Connection& c, RawJsonCodec& codec, const Activity& a, const RowMeta& meta,
-                const ports::UpsertOptions& options, int64_t row_id, const PreparedRows::Row* prepared) {
+// Binds the parameters of ActivitySql::insert/update from `i` on (the
+// update's row_id excepted); `i` ends past them.
+void BindRow(Query& q, int& i, const Activity& a, const RowMeta& meta, const ports::UpsertOptions& options) {
+  for (const auto& column : ActivityColumns()) column.bind(q, i++, a);
+  q.Bind(i++, meta.category);
+  q.Bind(i++, meta.local_date);
+  auto start = a.StartUtc();
+  if (start)
+    q.Bind(i++, static_cast<int64_t>(start->time_since_epoch().count()));
+  else
+    q.BindNull(i++);
+  q.Bind(i++, meta.hash);
+  q.Bind(i++, options.now_epoch_s);  // first_seen_at (not used by the update)
+  q.Bind(i++, options.now_epoch_s);  // updated_at
+  if (options.from_webhook)
+    q.Bind(i++, options.now_epoch_s);
+  else
+    q.BindNull(i++);
+  if (options.seen_by_run != 0)
+    q.Bind(i++, options.seen_by_run);
+  else
+    q.BindNull(i++);
+}
+
+// The row's raw JSON as stored: prepared ahead, or encoded now (a view into
+// `codec`'s buffer, valid until its next Encode).
+EncodedRaw RawOf(RawJsonCodec& codec, const Activity& a, const PreparedRows::Row* prepared) {
+  // A prepared text row carries no bytes (the JSON itself is stored).
+  return prepared && prepared->codec != RawCodec::kPlain ? EncodedRaw{prepared->codec, prepared->bytes}
+                                                         : codec.Encode(a.raw_json, a.map_summary_polyline);
+}
+
+// Inserts (row_id 0) or rewrites the row and its raw JSON (RawOf).
+Status WriteRow(Connection& c, const Activity& a, const RowMeta& meta, const ports::UpsertOptions& options,
+                int64_t row_id, const EncodedRaw& raw) {
   auto q = c.Prepare(row_id == 0 ? Sql().insert.c_str() : Sql().update.c_str());
   if (!q) return std::unexpected(q.error());
   int i = 1;
-  for (const auto& column : ActivityColumns()) column.bind(*q, i++, a);
-  q->Bind(i++, meta.category);
-  q->Bind(i++, meta.local_date);
-  auto start = a.StartUtc();
-  if (start)
-    q->Bind(i++, static_cast<int64_t>(start->time_since_epoch().count()));
-  else
-    q->BindNull(i++);
-  q->Bind(i++, meta.hash);
-  q->Bind(i++, options.now_epoch_s);  // first_seen_at (not used by the update)
-  q->Bind(i++, options.now_epoch_s);  // updated_at
-  if (options.from_webhook)
-    q->Bind(i++, options.now_epoch_s);
-  else
-    q->BindNull(i++);
-  if (options.seen_by_run != 0)
-    q->Bind(i++, options.seen_by_run);
-  else
-    q->BindNull(i++);
+  BindRow(*q, i, a, meta, options);
   if (row_id != 0) q->Bind(Sql().row_id_param, row_id);
   DL_SQLITE_TRY(q->Run());
   const int64_t raw_row = row_id != 0 ? row_id : c.LastInsertRowId();
-
-  // A prepared text row carries no bytes (the JSON itself is stored).
-  const EncodedRaw raw = prepared && prepared->codec != RawCodec::kPlain
-                             ? EncodedRaw{prepared->codec, prepared->bytes}
-                             : codec.Encode(a.raw_json, a.map_summary_polyline);
   auto r = c.Prepare(row_id == 0 ? kInsertRaw : kUpdateRaw);
   if (!r) return std::unexpected(r.error());
   r->Bind(1, raw_row);
   r->Bind(2, static_cast<int64_t>(raw.codec));
   r->BindBlobRef(3, raw.bytes);  // valid until the next Encode, after this Run
   return r->Run();
+}
+
+// New rows of a batch, inserted together by InsertPending after the batch's
+// other writes: several rows per statement step (InsertRowsSql).
+struct PendingRow {
+  const Activity* activity;
+  RowMeta meta;
+  EncodedRaw raw;
+  std::string raw_copy;  // owns raw.bytes when they were encoded here
+};
+using PendingRows = std::deque<PendingRow>;  // a deque: raw.bytes may point into raw_copy
+
+// "INSERT INTO activity_raw ... VALUES (?, ?, ?), ..." for 1..kMaxInsertRows
+// rows (see InsertRowsSql).
+const char* InsertRawRowsSql(int rows) {
+  static const auto kSqls = [] {
+    std::array<std::string, kMaxInsertRows + 1> sqls;
+    for (int r = 1; r <= kMaxInsertRows; ++r) {
+      std::string sql = "INSERT OR FAIL INTO activity_raw (row_id, codec, raw) VALUES (?, ?, ?)";
+      for (int k = 1; k < r; ++k) sql += ", (?, ?, ?)";
+      sqls[r] = std::move(sql);
+    }
+    return sqls;
+  }();
+  return kSqls.at(static_cast<size_t>(rows)).c_str();
+}
+
+// Inserts the pending rows in their order with the row ids SQLite would have
+// given them one by one (max(row_id) + 1, + 2, ...: row_id is an INTEGER
+// PRIMARY KEY without AUTOINCREMENT), so activity_raw.row_id can be bound
+// without reading each insert's rowid back.
+Status InsertPending(Connection& c, const PendingRows& pending, const ports::UpsertOptions& options) {
+  if (pending.empty()) return Ok();
+  int64_t max_row_id = 0;
+  {
+    auto q = c.Prepare(kMaxRowId);
+    if (!q) return std::unexpected(q.error());
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row && !q->IsNull(0)) max_row_id = q->Int64(0);
+  }
+  if (max_row_id > std::numeric_limits<int64_t>::max() - static_cast<int64_t>(pending.size())) {
+    // SQLite picks free row ids at random past the largest: its own way, row by row.
+    for (const auto& p : pending) DL_SQLITE_TRY(WriteRow(c, *p.activity, p.meta, options, 0, p.raw));
+    return Ok();
+  }
+  for (size_t first = 0; first < pending.size();) {
+    const int rows = static_cast<int>(std::min<size_t>(kMaxInsertRows, pending.size() - first));
+    {
+      auto q = c.Prepare(InsertRowsSql(rows));
+      if (!q) return std::unexpected(q.error());
+      int i = 1;
+      for (int k = 0; k < rows; ++k) {
+        q->Bind(i++, max_row_id + static_cast<int64_t>(first) + k + 1);
+        BindRow(*q, i, *pending[first + k].activity, pending[first + k].meta, options);
+      }
+      DL_SQLITE_TRY(q->Run());
+    }
+    {
+      auto r = c.Prepare(InsertRawRowsSql(rows));
+      if (!r) return std::unexpected(r.error());
+      int i = 1;
+      for (int k = 0; k < rows; ++k) {
+        const EncodedRaw& raw = pending[first + k].raw;
+        r->Bind(i++, max_row_id + static_cast<int64_t>(first) + k + 1);
+        r->Bind(i++, static_cast<int64_t>(raw.codec));
+        r->BindBlobRef(i++, raw.bytes);  // the prepared rows' or raw_copy: outlive this Run
+      }
+      DL_SQLITE_TRY(r->Run());
+    }
+    first += static_cast<size_t>(rows);
+  }
+  return Ok();
 }
 
 enum class Outcome { kInserted, kUpdated, kUnchanged, kFenced };
@@ -281,7 +366,7 @@ Result<Prior> LoadPrior(Connection& c, const Activity& a, int64_t fence_epoch_s)
 // One activity: decides from the stored hash and stamps, then writes.
 Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportCategories& categories,
                           const Activity& a, const Prior& prior, const ports::UpsertOptions& options,
-                          const PreparedRows::Row* prepared, std::set<std::string>& days) {
+                          const PreparedRows::Row* prepared, std::set<std::string>& days, PendingRows* pending) {
   const std::optional<RowState>* state = &prior.state;
   const std::optional<int64_t> run = options.seen_by_run != 0 ? std::optional(options.seen_by_run) : std::nullopt;
   const bool stamp_run = run && (!*state || (*state)->seen_by_run != run);
@@ -306,7 +391,17 @@ Result<Outcome> UpsertOne(Connection& c, RawJsonCodec& codec, const core::SportC
     if (recategorise && meta.local_date) days.insert(*meta.local_date);
     return Outcome::kUnchanged;
   }
-  DL_SQLITE_TRY(WriteRow(c, codec, a, meta, options, *state ? (*state)->row_id : 0, prepared));
+  if (!*state && pending) {
+    // Inserted later, with the batch's other new rows (InsertPending).
+    auto& p = pending->emplace_back(PendingRow{&a, meta, RawOf(codec, a, prepared), {}});
+    if (!(prepared && prepared->codec != RawCodec::kPlain)) {
+      p.raw_copy.assign(p.raw.bytes);  // the codec's buffer is reused by the next Encode
+      p.raw.bytes = p.raw_copy;
+    }
+    if (meta.local_date) days.insert(*meta.local_date);
+    return Outcome::kInserted;
+  }
+  DL_SQLITE_TRY(WriteRow(c, a, meta, options, *state ? (*state)->row_id : 0, RawOf(codec, a, prepared)));
   if (*state && (*state)->local_date) days.insert(*(*state)->local_date);
   if (meta.local_date) days.insert(*meta.local_date);
   return *state ? Outcome::kUpdated : Outcome::kInserted;
@@ -459,6 +554,7 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
     if (!loaded) return std::unexpected(loaded.error());
     priors = std::move(*loaded);
   }
+  PendingRows pending;
   for (size_t i = 0; i < activities.size(); ++i) {
     const auto& a = activities[i];
     if (!batched) {
@@ -469,7 +565,9 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
     const Prior& prior = batched ? priors[i] : priors.front();
     const PreparedRows::Row* row = prepared ? &prepared->rows[i] : nullptr;
     if (row && (row->id != a.id || row->raw_size != a.raw_json.size())) row = nullptr;
-    auto outcome = UpsertOne(c, codec, categories, a, prior, options, row, touched[a.athlete_id]);
+    // Distinct ids (batched): no row of the batch reads another's insert.
+    auto outcome =
+        UpsertOne(c, codec, categories, a, prior, options, row, touched[a.athlete_id], batched ? &pending : nullptr);
     if (!outcome) return std::unexpected(outcome.error());
     switch (*outcome) {
       case Outcome::kInserted:
@@ -486,6 +584,7 @@ Result<ports::UpsertSummary> UpsertBatch(Connection& c, RawJsonCodec& codec, con
         break;
     }
   }
+  DL_SQLITE_TRY(InsertPending(c, pending, options));
   return summary;
 }
 

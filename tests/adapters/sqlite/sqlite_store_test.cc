@@ -380,6 +380,83 @@ TEST(SqliteStoreTest, ArchiveKeepsTheFullRowWithReasonAndTime) {
   EXPECT_EQ(raw.Column("SELECT count(*) FROM activity_raw"), std::vector<std::string>{"0"});
 }
 
+// Every column of every row of `table`, ordered by its first column.
+std::vector<std::string> DumpTable(RawDb& db, const std::string& table) {
+  const auto columns = db.Column("SELECT group_concat('quote(' || name || ')', ' || ''|'' || ') FROM pragma_table_info('" +
+                                 table + "')");
+  EXPECT_EQ(columns.size(), 1u);
+  return db.Column("SELECT " + columns.at(0) + " FROM " + table + " ORDER BY 1");
+}
+
+// A batch of distinct ids (a backfill page) inserts its new rows several per
+// statement with row ids it assigns itself: the rows, their row ids, the raw
+// JSON and the summaries must be exactly those of the same activities upserted
+// one at a time (the row-by-row path), over a batch that mixes new (more than
+// one statement's worth, and a remainder), updated, unchanged, fenced and
+// archived-after-the-fence rows, with one stale preparation, after the
+// largest row id was archived (SQLite then reuses it).
+TEST(SqliteStoreTest, BatchedNewRowsMatchRowByRowUpserts) {
+  const std::string batched_path = NewPath(), single_path = NewPath();
+  auto batched = OpenOrDie(batched_path);
+  auto single = OpenOrDie(single_path);
+  auto day = [](int64_t id) {
+    return "2024-" + std::string(id % 12 < 9 ? "0" : "") + std::to_string(id % 12 + 1) + "-1" + std::to_string(id % 9) +
+           "T08:00:00Z";
+  };
+  // Upserts `batch` into both stores (prepared ahead in the batched one) and
+  // checks that the summaries agree.
+  auto upsert_both = [&](std::vector<core::Activity> batch, ports::UpsertOptions options, bool stale_preparation) {
+    auto prepared = batched->PrepareUpsert(batch);
+    if (stale_preparation) batch[batch.size() - 2].raw_json.insert(1, R"("edited":true,)");
+    options.prepared = prepared.get();
+    auto one = batched->UpsertActivities(batch, options);
+    ASSERT_TRUE(one.has_value()) << one.error().message;
+    options.prepared = nullptr;
+    ports::UpsertSummary sum;
+    for (const auto& a : batch) {
+      auto s = single->UpsertActivities(std::span(&a, 1), options);
+      ASSERT_TRUE(s.has_value()) << s.error().message;
+      sum.inserted += s->inserted;
+      sum.updated += s->updated;
+      sum.unchanged += s->unchanged;
+      sum.fenced += s->fenced;
+    }
+    EXPECT_EQ(one->inserted, sum.inserted);
+    EXPECT_EQ(one->updated, sum.updated);
+    EXPECT_EQ(one->unchanged, sum.unchanged);
+    EXPECT_EQ(one->fenced, sum.fenced);
+  };
+  std::vector<core::Activity> first;
+  for (int64_t id = 1; id <= 40; ++id) first.push_back(MakeActivity(5, id, day(id)));
+  upsert_both(first, Now(100), false);
+  for (SqliteStore* store : {batched.get(), single.get()}) {
+    ASSERT_EQ(store->ArchiveActivities(ArchiveOne(5, 40, "gone", 450)).value_or(-1), 1);  // the largest row id
+    ports::UpsertOptions webhook = Now(500);
+    webhook.from_webhook = true;
+    auto changed = first[2];  // id 3, changed by a webhook after the fence
+    changed.name = "renamed";
+    ASSERT_TRUE(store->UpsertActivities(std::vector{changed}, webhook).has_value());
+  }
+  std::vector<core::Activity> second(first.begin(), first.begin() + 10);  // 1..10 unchanged, 3 fenced
+  for (int64_t id : {4, 5, 6}) second[id - 1].distance_m += 1000;       // updated
+  second.push_back(first[39]);                                           // 40: archived after the fence
+  for (int64_t id = 41; id <= 41 + 2 * 16 + 2; ++id) second.push_back(MakeActivity(5, id, day(id)));  // new
+  ports::UpsertOptions options = Now(600);
+  options.fence_epoch_s = 400;
+  options.seen_by_run = 9;
+  upsert_both(second, options, true);
+
+  RawDb b(batched_path), s(single_path);
+  for (const char* table : {"activities", "activity_raw", "daily_totals"}) {
+    const auto rows = DumpTable(b, table);
+    EXPECT_EQ(rows, DumpTable(s, table)) << table;
+    EXPECT_FALSE(rows.empty()) << table;
+  }
+  EXPECT_EQ(b.Column("SELECT count(*) FROM activities WHERE row_id = 40"), std::vector<std::string>{"1"});
+  EXPECT_EQ(b.Column("SELECT count(*) FROM activity_raw r LEFT JOIN activities a USING (row_id) WHERE a.id IS NULL"),
+            std::vector<std::string>{"0"});
+}
+
 // activity_raw has no foreign key (see schema.cc): the store keeps it in step.
 TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
   const std::string path = NewPath();
