@@ -394,11 +394,16 @@ std::vector<std::string> DumpTable(RawDb& db, const std::string& table) {
 // one at a time (the row-by-row path), over a batch that mixes new (more than
 // one statement's worth, and a remainder), updated, unchanged, fenced and
 // archived-after-the-fence rows, with one stale preparation, after the
-// largest row id was archived (SQLite then reuses it).
-TEST(SqliteStoreTest, BatchedNewRowsMatchRowByRowUpserts) {
+// largest row id was archived (SQLite then reuses it); raw JSON compressed
+// (prepared bytes) and as text (bytes encoded on the writer).
+class BatchedNewRowsTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BatchedNewRowsTest, MatchRowByRowUpserts) {
+  SqliteOptions store_options;
+  store_options.compact_raw_json = GetParam();
   const std::string batched_path = NewPath(), single_path = NewPath();
-  auto batched = OpenOrDie(batched_path);
-  auto single = OpenOrDie(single_path);
+  auto batched = OpenOrDie(batched_path, core::SportCategories::Default(), store_options);
+  auto single = OpenOrDie(single_path, core::SportCategories::Default(), store_options);
   auto day = [](int64_t id) {
     return "2024-" + std::string(id % 12 < 9 ? "0" : "") + std::to_string(id % 12 + 1) + "-1" + std::to_string(id % 9) +
            "T08:00:00Z";
@@ -455,7 +460,11 @@ TEST(SqliteStoreTest, BatchedNewRowsMatchRowByRowUpserts) {
   EXPECT_EQ(b.Column("SELECT count(*) FROM activities WHERE row_id = 40"), std::vector<std::string>{"1"});
   EXPECT_EQ(b.Column("SELECT count(*) FROM activity_raw r LEFT JOIN activities a USING (row_id) WHERE a.id IS NULL"),
             std::vector<std::string>{"0"});
+  EXPECT_EQ(b.Column("SELECT DISTINCT codec FROM activity_raw"), std::vector<std::string>{GetParam() ? "3" : "0"});
 }
+
+INSTANTIATE_TEST_SUITE_P(RawFormats, BatchedNewRowsTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "compact" : "text"; });
 
 // activity_raw has no foreign key (see schema.cc): the store keeps it in step.
 TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
