@@ -382,8 +382,8 @@ TEST(SqliteStoreTest, ArchiveKeepsTheFullRowWithReasonAndTime) {
 
 // Every column of every row of `table`, ordered by its first column.
 std::vector<std::string> DumpTable(RawDb& db, const std::string& table) {
-  const auto columns = db.Column("SELECT group_concat('quote(' || name || ')', ' || ''|'' || ') FROM pragma_table_info('" +
-                                 table + "')");
+  const auto columns = db.Column("SELECT group_concat('quote(' || name || ')', ' || ''|'' || ') "
+                                 "FROM pragma_table_info('" + table + "')");
   EXPECT_EQ(columns.size(), 1u);
   return db.Column("SELECT " + columns.at(0) + " FROM " + table + " ORDER BY 1");
 }
