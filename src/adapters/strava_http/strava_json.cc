@@ -179,10 +179,17 @@ class Reader {
 
   std::optional<std::string> String(od::value v) {
     std::string_view s;
-    sj::error_code e = v.get_string().get(s);
-    if (e == sj::SUCCESS) return std::string(s);
-    Unwanted(v, e, od::json_type::string);
+    if (StringView(v, s)) return std::string(s);
     return std::nullopt;
+  }
+
+  // The string without a copy (it points into the parser's buffers): lets a
+  // reused Activity assign it into a string that keeps its capacity.
+  bool StringView(od::value& v, std::string_view& s) {
+    sj::error_code e = v.get_string().get(s);
+    if (e == sj::SUCCESS) return true;
+    Unwanted(v, e, od::json_type::string);
+    return false;
   }
 
   std::optional<bool> Bool(od::value v) {
@@ -261,7 +268,26 @@ class Reader {
 struct ActivityPresence {
   bool id = false;
   bool athlete_id = false;
+  bool map_id = false, map_summary_polyline = false;
+  uint64_t fields = 0;  // bit i: kFields[i] was read
 };
+static_assert(std::size(kFields) <= 64);
+
+// Assigns in place: a string already there keeps its buffer.
+void AssignString(Reader& r, od::value& v, std::string& out) {
+  std::string_view s;
+  if (r.StringView(v, s)) out.assign(s);
+}
+void AssignString(Reader& r, od::value& v, std::optional<std::string>& out) {
+  std::string_view s;
+  if (!r.StringView(v, s)) {
+    out.reset();
+  } else if (out) {
+    out->assign(s);
+  } else {
+    out.emplace(s);
+  }
+}
 
 void ApplySpecial(Special s, od::value v, A& a, ActivityPresence& seen, Reader& r) {
   switch (s) {
@@ -282,8 +308,14 @@ void ApplySpecial(Special s, od::value v, A& a, ActivityPresence& seen, Reader& 
       return;
     case Special::kMap:
       r.Fields(v, [&](std::string_view k, od::value& x) {
-        if (k == "id") a.map_id = r.String(x);
-        if (k == "summary_polyline") a.map_summary_polyline = r.String(x);
+        if (k == "id") {
+          AssignString(r, x, a.map_id);
+          seen.map_id = true;
+        }
+        if (k == "summary_polyline") {
+          AssignString(r, x, a.map_summary_polyline);
+          seen.map_summary_polyline = true;
+        }
       });
       return;
   }
@@ -295,10 +327,8 @@ void ApplyField(const FieldSpec& spec, od::value v, A& a, ActivityPresence& seen
                  [&](std::optional<double> A::*p) { a.*p = r.Double(v); },
                  [&](int64_t A::*p) { a.*p = r.Int(v).value_or(a.*p); },
                  [&](std::optional<int64_t> A::*p) { a.*p = r.Int(v); },
-                 [&](std::string A::*p) {
-                   if (auto s = r.String(v)) a.*p = std::move(*s);
-                 },
-                 [&](std::optional<std::string> A::*p) { a.*p = r.String(v); },
+                 [&](std::string A::*p) { AssignString(r, v, a.*p); },
+                 [&](std::optional<std::string> A::*p) { AssignString(r, v, a.*p); },
                  [&](bool A::*p) { a.*p = r.Bool(v).value_or(a.*p); },
                  [&](std::optional<bool> A::*p) { a.*p = r.Bool(v); },
                  [&](std::optional<core::LatLng> A::*p) { a.*p = r.LatLng(v); },
@@ -324,6 +354,39 @@ const char* Cursor(od::document& doc, const char* end) {
   return doc.current_location().get(at) == sj::SUCCESS ? at : end;
 }
 
+// Returns a (possibly reused) Activity's parsed fields to their defaults
+// before it is read again, except its optional strings (ClearUnread): a
+// value of the wrong type leaves a field as it was, and it must be the
+// default then, as in a fresh Activity. Strings are cleared, keeping their
+// buffers.
+void ResetBeforeRead(A& a) {
+  static const A kFresh;
+  a.id = kFresh.id;
+  a.athlete_id = kFresh.athlete_id;
+  a.raw_json.clear();
+  for (const FieldSpec& spec : kFields) {
+    std::visit(Overloaded{
+                   [&](std::string A::*p) { (a.*p).clear(); },
+                   [&](std::optional<std::string> A::*) {},
+                   [&](Special) {},
+                   [&](auto p) { a.*p = kFresh.*p; },
+               },
+               spec.member);
+  }
+}
+
+// The optional strings the object did not have become absent; the ones it
+// had were assigned in place (keeping their buffers), so they are not
+// reset before the read.
+void ClearUnread(A& a, const ActivityPresence& seen) {
+  if (!seen.map_id) a.map_id.reset();
+  if (!seen.map_summary_polyline) a.map_summary_polyline.reset();
+  for (size_t i = 0; i < std::size(kFields); ++i) {
+    if (seen.fields >> i & 1) continue;
+    if (auto* p = std::get_if<std::optional<std::string> A::*>(&kFields[i].member)) (a.**p).reset();
+  }
+}
+
 // Reads the activity object under the cursor into `a`. Its raw text runs
 // from the cursor before to the cursor after (less whitespace): simdjson 3.0
 // has no object::raw_json(), and this costs nothing extra.
@@ -331,9 +394,14 @@ Status ReadActivity(od::document& doc, od::value v, const char* body_end, A& a) 
   Reader r;
   const char* begin = Cursor(doc, body_end);
   ActivityPresence seen;
+  ResetBeforeRead(a);
   bool is_object = r.Fields(v, [&](std::string_view key, od::value& x) {
-    if (const FieldSpec* spec = FindField(key)) ApplyField(*spec, x, a, seen, r);
+    if (const FieldSpec* spec = FindField(key)) {
+      seen.fields |= uint64_t{1} << (spec - kFields);
+      ApplyField(*spec, x, a, seen, r);
+    }
   });
+  ClearUnread(a, seen);
   if (!r.ok()) return std::unexpected(Malformed(r.error()));
   if (!is_object) return Fail(ErrorCode::kProtocol, "Strava sent a non-object where an activity belongs");
   if (!seen.id || !seen.athlete_id)
@@ -343,7 +411,7 @@ Status ReadActivity(od::document& doc, od::value v, const char* body_end, A& a) 
     return Fail(ErrorCode::kProtocol, "Strava sent an activity with a non-positive " +
                                           std::string(a.id <= 0 ? "id " + std::to_string(a.id)
                                                                 : "athlete.id " + std::to_string(a.athlete_id)));
-  a.raw_json = TrimRight(begin, Cursor(doc, body_end));
+  a.raw_json.assign(TrimRight(begin, Cursor(doc, body_end)));
   return Ok();
 }
 
@@ -370,6 +438,12 @@ ActivityParser::ActivityParser() : impl_(std::make_unique<Impl>()) {}
 ActivityParser::~ActivityParser() = default;
 
 Result<std::vector<A>> ActivityParser::ParsePage(std::string_view body) {
+  std::vector<A> out;
+  if (Status s = ParsePageInto(body, out); !s) return std::unexpected(s.error());
+  return out;
+}
+
+Status ActivityParser::ParsePageInto(std::string_view body, std::vector<A>& out) {
   Document d;
   if (sj::error_code e = d.Open(impl_->parser, body)) return std::unexpected(Malformed(e));
   od::array arr;
@@ -380,15 +454,17 @@ Result<std::vector<A>> ActivityParser::ParsePage(std::string_view body) {
   if (sj::error_code e = d.doc.get_array().get(arr)) return std::unexpected(Malformed(e));
   size_t count = 0;
   if (sj::error_code e = arr.count_elements().get(count)) return std::unexpected(Malformed(e));
-  std::vector<A> out;
-  out.reserve(count);
+  out.resize(count);  // the activities already there are read into, keeping their strings' buffers
+  size_t i = 0;
   for (auto element : arr) {
     od::value v;
     if (sj::error_code e = element.get(v)) return std::unexpected(Malformed(e));
-    if (Status s = ReadActivity(d.doc, v, d.End(), out.emplace_back()); !s) return std::unexpected(s.error());
+    if (i == out.size()) out.emplace_back();  // count_elements said fewer: cannot be, but stay in bounds
+    if (Status s = ReadActivity(d.doc, v, d.End(), out[i++]); !s) return std::unexpected(s.error());
   }
+  out.resize(i);
   if (!d.AtEnd()) return std::unexpected(Malformed(sj::TRAILING_CONTENT));
-  return out;
+  return Ok();
 }
 
 Result<A> ActivityParser::ParseOne(std::string_view body) {

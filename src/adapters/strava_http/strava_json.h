@@ -36,6 +36,11 @@ class ActivityParser {
   // A JSON array of SummaryActivity objects. Each Activity's raw_json holds
   // the exact bytes of its object as received.
   Result<std::vector<core::Activity>> ParsePage(std::string_view body);
+  // The same, into `page`: the activities already in it are overwritten
+  // (every field, as if fresh) and their strings keep their buffers, so a
+  // recycled page parses with next to no allocation. On an error `page`
+  // holds an unspecified number of activities in unspecified states.
+  Status ParsePageInto(std::string_view body, std::vector<core::Activity>& page);
   // One SummaryActivity or DetailedActivity object.
   Result<core::Activity> ParseOne(std::string_view body);
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "fixtures.h"
 
@@ -259,6 +260,50 @@ TEST(ActivityParser, ReusedParserGivesTheSameResults) {
     ASSERT_EQ(page->size(), 50u);
     EXPECT_EQ(page->back().id, 16'000'000'049);
   }
+}
+
+TEST(ActivityParser, APageParsedIntoReusedActivitiesEqualsAFreshParse) {
+  // Every field set, then absent, null or of the wrong type (which leaves a
+  // field at its default), and pages of other sizes: whatever a slot held
+  // before, the reused vector must read exactly like a fresh one.
+  const char* kMinimal = R"({"id":9,"athlete":{"id":2}})";
+  const char* kOdd =
+      R"({"id":1,"athlete":{"id":2},"start_latlng":[1.5],"name":42,"trainer":"yes","distance":"far",)"
+      R"("moving_time":3600.0,"kudos_count":2.6,"map":null,"average_watts":{"x":1},"device_name":7,"type":null})";
+  const char* kMapWithoutPolyline = R"({"id":3,"athlete":{"id":2},"map":{"id":"a3"},"external_id":"x"})";
+  const char* kDuplicateKeys = R"({"id":4,"athlete":{"id":2},"name":"first","name":5,"distance":1,"distance":null})";
+  const std::vector<std::string> pages = {
+      PageOf({kRide, kDetailed, kRun}),
+      PageOf({kMinimal, kOdd}),
+      PageOf({kTrainerNullLatlng, kManualEmptyLatlng, kRide, kRun}),
+      "[]",
+      PageOf({kMapWithoutPolyline, kDuplicateKeys, kMinimal}),
+      MakePage(5),
+  };
+  ActivityParser parser;
+  for (const auto& before : pages) {
+    for (const auto& after : pages) {
+      std::vector<core::Activity> reused;
+      ASSERT_TRUE(parser.ParsePageInto(before, reused));
+      ASSERT_TRUE(parser.ParsePageInto(after, reused));
+      auto fresh = ParseActivityPage(after);
+      ASSERT_TRUE(fresh) << fresh.error().message;
+      ASSERT_EQ(reused.size(), fresh->size()) << before << "\nthen\n" << after;
+      for (size_t i = 0; i < reused.size(); ++i) EXPECT_TRUE(reused[i] == (*fresh)[i]) << i << " of " << after;
+    }
+  }
+}
+
+TEST(ActivityParser, AReusedActivityKeepsItsStringBuffers) {
+  ActivityParser parser;
+  std::vector<core::Activity> page;
+  ASSERT_TRUE(parser.ParsePageInto(PageOf({kRide}), page));
+  const char* raw = page[0].raw_json.data();
+  const char* polyline = page[0].map_summary_polyline->data();
+  ASSERT_TRUE(parser.ParsePageInto(PageOf({kRun}), page));  // shorter strings: they fit
+  EXPECT_EQ(page[0].raw_json.data(), raw);
+  EXPECT_EQ(page[0].map_summary_polyline->data(), polyline);
+  EXPECT_EQ(page[0].raw_json, kRun);
 }
 
 TEST(ParseTokenSet, CodeExchangeRefreshAndBadAnswers) {
