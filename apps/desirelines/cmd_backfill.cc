@@ -70,6 +70,7 @@ class SessionSource : public app::ActivitySource {
   Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery& q) override {
     return s_.ListActivities(q);
   }
+  void RecyclePage(std::vector<core::Activity> page) override { s_.RecyclePage(std::move(page)); }
   int64_t RequestsSent() const override { return s_.RequestsSent(); }
 
  private:

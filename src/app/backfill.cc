@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <unordered_set>
@@ -25,12 +26,23 @@ struct PageProgress {
   int64_t pages = 0, found = 0;
 };
 
+// One local year's activities in a page: page[begin, end).
+struct YearRun {
+  int year = 0;
+  size_t begin = 0, end = 0;
+  size_t size() const { return end - begin; }
+};
+
 // One fetched page's store work: its activities by local year, written in
 // year order, the range checkpoint riding on the last write.
 struct PageWork {
-  std::map<int, std::vector<core::Activity>> by_year;
-  // The store's work for each year's batch done ahead, on the fetching thread.
-  std::map<int, std::unique_ptr<ports::PreparedUpsert>> prepared;
+  // The page's activities to store, grouped by local year (ascending), each
+  // year's in listing order; `years` says where each year's run is. Kept as
+  // the page's own vector: no activity is moved into per-year vectors.
+  std::vector<core::Activity> page;
+  std::vector<YearRun> years;
+  // The store's work for each year's batch (years[i]) done ahead, on the fetching thread.
+  std::vector<std::unique_ptr<ports::PreparedUpsert>> prepared;
   std::string key, checkpoint;
   int64_t now_epoch_s = 0, fence_epoch_s = 0, run_id = 0;
   PageProgress progress;
@@ -40,6 +52,10 @@ struct PageWork {
   std::vector<int64_t> boundaries;  // RangeCheckpoint::boundaries, when `finalize` is not empty
   std::vector<int64_t> rejected;    // Range::rejected (sorted), when `finalize` is not empty
   core::Date today;                 // Backfill::Today, when `finalize` is not empty
+
+  std::span<const core::Activity> Of(const YearRun& run) const {
+    return std::span<const core::Activity>(page).subspan(run.begin, run.size());
+  }
 };
 
 struct PageDone {
@@ -58,6 +74,7 @@ namespace {
 using backfill_internal::PageDone;
 using backfill_internal::PageProgress;
 using backfill_internal::PageWork;
+using backfill_internal::YearRun;
 
 int64_t EpochOf(const ports::Clock& clock) {
   return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
@@ -118,6 +135,14 @@ class PageWriter {
     return std::exchange(done_, {});
   }
 
+  // The pages written since the last call, given back: their memory is the
+  // fetching thread's (it allocated it, and it may reuse the activities),
+  // so the writer does not free it across threads.
+  std::vector<PageWork> TakeWritten() {
+    std::lock_guard lock(mu_);
+    return std::exchange(written_, {});
+  }
+
   // Writes what is queued (unless the writer failed), then stops the thread.
   Status Close() {
     {
@@ -150,6 +175,7 @@ class PageWriter {
       busy_s_ += SecondsSince(t0);
       // What was committed counts even when a later step of the page failed.
       done_.push_back(std::move(done));
+      written_.push_back(std::move(work));
       if (!written) {
         error_ = written.error();
         queue_.clear();
@@ -173,19 +199,19 @@ class PageWriter {
   }
 
   Status WritePage(const PageWork& work, PageDone& done) {
-    if (work.by_year.empty()) return store_.SaveCheckpoint(work.key, work.checkpoint);
-    size_t i = 0;
-    for (const auto& [year, acts] : work.by_year) {
+    if (work.years.empty()) return store_.SaveCheckpoint(work.key, work.checkpoint);
+    for (size_t i = 0; i < work.years.size(); ++i) {
+      const auto& run = work.years[i];
       ports::UpsertOptions uo;
       uo.now_epoch_s = work.now_epoch_s;
       uo.fence_epoch_s = work.fence_epoch_s;
       uo.seen_by_run = work.run_id;
       uo.defer_daily = true;  // each year is rebuilt once its listing is complete
-      if (++i == work.by_year.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
-      if (auto it = work.prepared.find(year); it != work.prepared.end()) uo.prepared = it->second.get();
-      auto summary = store_.UpsertActivities(acts, uo);
+      if (i + 1 == work.years.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
+      if (i < work.prepared.size()) uo.prepared = work.prepared[i].get();
+      auto summary = store_.UpsertActivities(work.Of(run), uo);
       if (!summary) return std::unexpected(summary.error());
-      done.by_year[year] = *summary;
+      done.by_year[run.year] = *summary;
     }
     return Ok();
   }
@@ -196,6 +222,7 @@ class PageWriter {
   std::condition_variable cv_;
   std::deque<PageWork> queue_;   // guarded by mu_
   std::vector<PageDone> done_;   // guarded by mu_
+  std::vector<PageWork> written_;  // guarded by mu_
   std::optional<Error> error_;   // guarded by mu_; read after join
   bool closing_ = false;         // guarded by mu_
   double busy_s_ = 0;            // guarded by mu_; read after join
@@ -388,7 +415,8 @@ Status Backfill::RunRange(const BackfillOptions& options, int first_year, int la
 }
 
 struct Backfill::Split {
-  std::map<int, std::vector<core::Activity>> by_year;
+  std::vector<core::Activity> page;  // the activities to store, grouped by year (PageWork::page)
+  std::vector<YearRun> years;
   int64_t max_start = 0;
   std::optional<double> latest_offset_s;  // of the activity that starts at max_start
 };
@@ -399,10 +427,10 @@ struct Backfill::Split {
 // for the year of the page before.
 void Backfill::AttributePage(Range& range, const Split& split, BackfillReport& report) {
   size_t most = 0;
-  for (const auto& [year, acts] : split.by_year) {
-    if (acts.size() > most) {
-      most = acts.size();
-      range.page_year = year;
+  for (const auto& run : split.years) {
+    if (run.size() > most) {
+      most = run.size();
+      range.page_year = run.year;
     }
   }
   auto& yr = YearOf(report, range.page_year);
@@ -411,11 +439,43 @@ void Backfill::AttributePage(Range& range, const Split& split, BackfillReport& r
   range.attributed_s += range.page_s;
 }
 
+namespace {
+
+// Orders the first kept.size() activities of `page` (kept[i]: the year of
+// page[i]) by year, stably, and drops the rest: the runs of each year. A
+// page comes oldest first, so its years are almost always in order already
+// and nothing moves; a page out of order (time zones apart) is sorted.
+std::vector<YearRun> GroupByYear(std::vector<core::Activity>& page, const std::vector<int>& kept) {
+  page.resize(kept.size());
+  if (!std::is_sorted(kept.begin(), kept.end())) {
+    std::vector<size_t> order(kept.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return kept[x] < kept[y]; });
+    std::vector<core::Activity> sorted;
+    sorted.reserve(page.size());
+    for (size_t i : order) sorted.push_back(std::move(page[i]));
+    page = std::move(sorted);
+  }
+  std::vector<int> years = kept;
+  std::sort(years.begin(), years.end());
+  std::vector<YearRun> runs;
+  for (size_t i = 0; i < years.size(); ++i) {
+    if (runs.empty() || runs.back().year != years[i]) runs.push_back(YearRun{years[i], i, i});
+    runs.back().end = i + 1;
+  }
+  return runs;
+}
+
+}  // namespace
+
 Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, Range& range,
                                       std::unordered_set<int64_t>& seen_ids, BackfillReport& report) {
   Split split;
   split.max_start = range.cp.cursor_after_epoch_s;
-  for (auto& a : page) {
+  std::vector<int> kept;  // the year of each activity kept, moved to the front of the page
+  kept.reserve(page.size());
+  for (size_t i = 0; i < page.size(); ++i) {
+    auto& a = page[i];
     auto start = a.StartUtc();
     if (start && start->time_since_epoch().count() >= split.max_start) {
       split.max_start = start->time_since_epoch().count();
@@ -437,8 +497,11 @@ Backfill::Split Backfill::SplitByYear(std::vector<core::Activity>& page, Range& 
       observer_.OnMessage("activity " + std::to_string(a.id) + " skipped: Strava sent " + *why);
       continue;
     }
-    split.by_year[y].push_back(std::move(a));
+    if (kept.size() != i) page[kept.size()] = std::move(a);
+    kept.push_back(y);
   }
+  split.years = GroupByYear(page, kept);
+  split.page = std::move(page);
   return split;
 }
 
@@ -499,12 +562,14 @@ PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split&
   if (!last_page) cp.boundaries.push_back(split.max_start);  // a full page: the next `after` hides its second
   ++cp.pages;
   PageWork work;
-  work.by_year = std::move(split.by_year);
-  for (auto& [year, acts] : work.by_year) {
-    auto& yr = YearOf(report, year);
-    yr.found += static_cast<int64_t>(acts.size());
-    cp.found += static_cast<int64_t>(acts.size());
-    for (size_t i = 0; options.dry_run && i < acts.size() && yr.sample.size() < 10; ++i) yr.sample.push_back(acts[i]);
+  work.page = std::move(split.page);
+  work.years = std::move(split.years);
+  for (const auto& run : work.years) {
+    auto& yr = YearOf(report, run.year);
+    yr.found += static_cast<int64_t>(run.size());
+    cp.found += static_cast<int64_t>(run.size());
+    for (size_t i = run.begin; options.dry_run && i < run.end && yr.sample.size() < 10; ++i)
+      yr.sample.push_back(work.page[i]);
   }
   double span = static_cast<double>(range.effective_end - range.range_after);
   double fraction = span > 0 ? static_cast<double>(cp.cursor_after_epoch_s - range.range_after) / span : 1.0;
@@ -520,13 +585,14 @@ PageWork Backfill::MakeWork(const BackfillOptions& options, Range& range, Split&
 void Backfill::ReadyForWriter(PageWork& work, const Range& range, bool last_page, int& next_final,
                               BackfillReport& report) {
   const RangeCheckpoint& cp = range.cp;
-  for (const auto& [year, acts] : work.by_year) work.prepared[year] = store_->PrepareUpsert(acts);
-  for (const auto& [year, acts] : work.by_year) {
+  for (const auto& run : work.years) work.prepared.push_back(store_->PrepareUpsert(work.Of(run)));
+  for (const auto& run : work.years) {
     // Only an activity outside the widest time-zone offsets can come after
     // its year was reconciled: say so, so that the year is run again.
+    const int year = run.year;
     if (year >= next_final) continue;
-    YearOf(report, year).errors += static_cast<int64_t>(acts.size());
-    observer_.OnMessage(std::to_string(acts.size()) + " activities of " + std::to_string(year) +
+    YearOf(report, year).errors += static_cast<int64_t>(run.size());
+    observer_.OnMessage(std::to_string(run.size()) + " activities of " + std::to_string(year) +
                         " were listed after " + std::to_string(year) +
                         " was reconciled (a time-zone offset beyond -12/+14 h?); run the backfill for " +
                         std::to_string(year) + " again");
@@ -587,6 +653,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
       break;
     }
     tally.Add(writer->TakeDone());
+    for (auto& written : writer->TakeWritten()) source_.RecyclePage(std::move(written.page));
   }
   if (writer) {
     // The pages already fetched are written even when the fetching stopped:

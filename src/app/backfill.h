@@ -68,6 +68,9 @@ class ActivitySource {
   virtual ~ActivitySource() = default;
   virtual Result<int64_t> AthleteId() = 0;
   virtual Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery& query) = 0;
+  // A page ListActivities returned, once written: the source may list a
+  // later page into it (ports::StravaApi::RecyclePage). Optional.
+  virtual void RecyclePage(std::vector<core::Activity> page) { (void)page; }
   // Requests this source has sent so far (for the report).
   virtual int64_t RequestsSent() const = 0;
 };

@@ -111,6 +111,8 @@ class StravaSession {
   StravaSession& operator=(const StravaSession&) = delete;
 
   Result<std::vector<core::Activity>> ListActivities(const ports::ListQuery& query);
+  // A page ListActivities returned, done with: see ports::StravaApi::RecyclePage.
+  void RecyclePage(std::vector<core::Activity> page) { api_.RecyclePage(std::move(page)); }
   // kNotFound (unknown, deleted, foreign or hidden) is returned as it is.
   Result<core::Activity> GetActivity(int64_t id);
   // The athlete whose token this session uses (loads or seeds the token).

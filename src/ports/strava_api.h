@@ -66,6 +66,10 @@ class StravaApi {
   virtual ApiResponse<Athlete> GetAthlete(const std::string& access_token) = 0;
   virtual ApiResponse<std::vector<core::Activity>> ListActivities(const std::string& access_token,
                                                                    const ListQuery& query) = 0;
+  // Gives back a page ListActivities returned, once its caller is done with
+  // it: an implementation may parse a later page into it, its activities'
+  // strings keeping their buffers (fewer allocations per page). Optional.
+  virtual void RecyclePage(std::vector<core::Activity> page) { (void)page; }
   // NotFound for unknown, deleted, foreign or hidden activities.
   virtual ApiResponse<core::Activity> GetActivity(const std::string& access_token, int64_t id) = 0;
   virtual ApiResponse<int64_t> CreateSubscription(const std::string& callback_url,

@@ -361,6 +361,34 @@ TEST_F(BackfillTest, ContiguousYearsShareOneListingAndLocalDatesDecideTheYear) {
   EXPECT_EQ(*source_.queries[0].after_epoch_s, *core::ParseNaiveEpoch("2024-01-01T00:00:00Z") - 14 * 3600 - 1);
 }
 
+TEST_F(BackfillTest, APageWhoseLocalYearsInterleaveIsWrittenYearByYearInListingOrder) {
+  // Listed by UTC start: 1 (local 2025), 2 and 4 (local 2024), 3 (local 2025).
+  source_.Put(Ride(1, "2025-01-01T05:00:00Z", 14));   // 2024-12-31 15:00 UTC
+  source_.Put(Ride(2, "2024-12-31T20:00:00Z", -5));   // 2025-01-01 01:00 UTC
+  source_.Put(Ride(4, "2024-12-31T22:00:00Z", -12));  // 2025-01-01 10:00 UTC
+  source_.Put(Ride(3, "2025-01-02T05:00:00Z", 14));   // 2025-01-01 15:00 UTC
+  auto ids = [](const YearReport& y) {
+    std::vector<int64_t> out;
+    for (const auto& a : y.sample) out.push_back(a.id);
+    return out;
+  };
+  auto dry = Run({2024, 2025}, /*dry_run=*/true);
+  ASSERT_TRUE(dry.has_value()) << dry.error().message;
+  ASSERT_EQ(dry->years.size(), 2u);
+  EXPECT_EQ(ids(dry->years[0]), (std::vector<int64_t>{2, 4})) << "each year's activities, in listing order";
+  EXPECT_EQ(ids(dry->years[1]), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(dry->years[0].requests, 1) << "a tie goes to the earlier year";
+  EXPECT_EQ(dry->years[1].requests, 0);
+  auto r = Run({2024, 2025});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(StoredIds(2024), (std::set<int64_t>{2, 4}));
+  EXPECT_EQ(StoredIds(2025), (std::set<int64_t>{1, 3}));
+  EXPECT_EQ(r->years[0].found, 2);
+  EXPECT_EQ(r->years[0].inserted, 2);
+  EXPECT_EQ(r->years[1].found, 2);
+  EXPECT_EQ(r->years[1].inserted, 2);
+}
+
 TEST_F(BackfillTest, HistoryChangingBetweenPagesSkipsNothing) {
   auto rides = RidesOf(2024, 500, 1);
   for (auto& a : rides) source_.Put(a);

@@ -79,6 +79,7 @@ struct StravaHttpClient::Impl {
   std::mutex mu;  // guards everything below
   CURL* curl = nullptr;
   ActivityParser parser;
+  std::vector<std::vector<core::Activity>> spare_pages;  // RecyclePage's, parsed into by ListActivities
   HttpResult result;
   bool body_too_large = false;
   char error_buffer[CURL_ERROR_SIZE] = {};
@@ -245,8 +246,23 @@ ports::ApiResponse<std::vector<core::Activity>> StravaHttpClient::ListActivities
                 access_token,
                 Endpoint::kApi};
   Impl& impl = *impl_;
-  return impl.Call<std::vector<core::Activity>>(r,
-                                                [&](HttpResult& h) { return impl.parser.ParsePage(h.body); });
+  return impl.Call<std::vector<core::Activity>>(r, [&](HttpResult& h) -> Result<std::vector<core::Activity>> {
+    std::vector<core::Activity> page;
+    if (!impl.spare_pages.empty()) {
+      page = std::move(impl.spare_pages.back());
+      impl.spare_pages.pop_back();
+    }
+    if (Status s = impl.parser.ParsePageInto(h.body, page); !s) return std::unexpected(s.error());
+    return page;
+  });
+}
+
+void StravaHttpClient::RecyclePage(std::vector<core::Activity> page) {
+  // A caller recycles about as many pages as it lists; a few spares cover
+  // the pages in flight at once without holding on to more.
+  constexpr size_t kMaxSpares = 4;
+  std::lock_guard lock(impl_->mu);
+  if (impl_->spare_pages.size() < kMaxSpares) impl_->spare_pages.push_back(std::move(page));
 }
 
 ports::ApiResponse<core::Activity> StravaHttpClient::GetActivity(const std::string& access_token,

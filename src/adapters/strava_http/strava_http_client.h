@@ -47,6 +47,7 @@ class StravaHttpClient final : public ports::StravaApi {
   ports::ApiResponse<ports::Athlete> GetAthlete(const std::string& access_token) override;
   ports::ApiResponse<std::vector<core::Activity>> ListActivities(const std::string& access_token,
                                                                  const ports::ListQuery& query) override;
+  void RecyclePage(std::vector<core::Activity> page) override;
   ports::ApiResponse<core::Activity> GetActivity(const std::string& access_token, int64_t id) override;
   ports::ApiResponse<int64_t> CreateSubscription(const std::string& callback_url,
                                                  const std::string& verify_token) override;
