@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <cmath>
 #include <optional>
@@ -271,12 +272,15 @@ struct ActivityPresence {
   bool map_id = false, map_summary_polyline = false;
   uint64_t fields = 0;  // bit i: kFields[i] was read
 };
-static_assert(std::size(kFields) <= 64);
+static_assert(std::size(kFields) < 64);
 
-// Assigns in place: a string already there keeps its buffer.
-void AssignString(Reader& r, od::value& v, std::string& out) {
+// Assigns in place: a string already there keeps its buffer. False (and
+// `out` unchanged) when the value is not a string.
+bool AssignString(Reader& r, od::value& v, std::string& out) {
   std::string_view s;
-  if (r.StringView(v, s)) out.assign(s);
+  if (!r.StringView(v, s)) return false;
+  out.assign(s);
+  return true;
 }
 void AssignString(Reader& r, od::value& v, std::optional<std::string>& out) {
   std::string_view s;
@@ -321,15 +325,26 @@ void ApplySpecial(Special s, od::value v, A& a, ActivityPresence& seen, Reader& 
   }
 }
 
-void ApplyField(const FieldSpec& spec, od::value v, A& a, ActivityPresence& seen, Reader& r) {
+// The defaults of a fresh Activity: what a field of a reused one becomes when
+// the object leaves it out, or (the first time its key appears) sends a
+// value of the wrong type.
+const A kFresh{};
+
+// `first`: the key's first appearance in the object. A value of the wrong
+// type leaves the field as it was: a fresh Activity's default the first
+// time (a reused Activity holds its last page's value), the value of the
+// key's earlier appearance after.
+void ApplyField(const FieldSpec& spec, od::value v, A& a, ActivityPresence& seen, Reader& r, bool first) {
   std::visit(Overloaded{
-                 [&](double A::*p) { a.*p = r.Double(v).value_or(a.*p); },
+                 [&](double A::*p) { a.*p = r.Double(v).value_or(first ? kFresh.*p : a.*p); },
                  [&](std::optional<double> A::*p) { a.*p = r.Double(v); },
-                 [&](int64_t A::*p) { a.*p = r.Int(v).value_or(a.*p); },
+                 [&](int64_t A::*p) { a.*p = r.Int(v).value_or(first ? kFresh.*p : a.*p); },
                  [&](std::optional<int64_t> A::*p) { a.*p = r.Int(v); },
-                 [&](std::string A::*p) { AssignString(r, v, a.*p); },
+                 [&](std::string A::*p) {
+                   if (!AssignString(r, v, a.*p) && first) (a.*p).assign(kFresh.*p);
+                 },
                  [&](std::optional<std::string> A::*p) { AssignString(r, v, a.*p); },
-                 [&](bool A::*p) { a.*p = r.Bool(v).value_or(a.*p); },
+                 [&](bool A::*p) { a.*p = r.Bool(v).value_or(first ? kFresh.*p : a.*p); },
                  [&](std::optional<bool> A::*p) { a.*p = r.Bool(v); },
                  [&](std::optional<core::LatLng> A::*p) { a.*p = r.LatLng(v); },
                  [&](Special s) { ApplySpecial(s, v, a, seen, r); },
@@ -354,37 +369,20 @@ const char* Cursor(od::document& doc, const char* end) {
   return doc.current_location().get(at) == sj::SUCCESS ? at : end;
 }
 
-// Returns a (possibly reused) Activity's parsed fields to their defaults
-// before it is read again, except its optional strings (ClearUnread): a
-// value of the wrong type leaves a field as it was, and it must be the
-// default then, as in a fresh Activity. Strings are cleared, keeping their
-// buffers.
-void ResetBeforeRead(A& a) {
-  static const A kFresh;
-  a.id = kFresh.id;
-  a.athlete_id = kFresh.athlete_id;
-  a.raw_json.clear();
-  for (const FieldSpec& spec : kFields) {
+// The fields the object left out get a fresh Activity's defaults: `a` may
+// be reused, holding the last page's values. Strings are assigned, keeping
+// their buffers.
+void ResetUnread(A& a, const ActivityPresence& seen) {
+  for (uint64_t unread = ~seen.fields & ((uint64_t{1} << std::size(kFields)) - 1); unread != 0; unread &= unread - 1) {
     std::visit(Overloaded{
-                   [&](std::string A::*p) { (a.*p).clear(); },
-                   [&](std::optional<std::string> A::*) {},
+                   [&](std::string A::*p) { (a.*p).assign(kFresh.*p); },
                    [&](Special) {},
                    [&](auto p) { a.*p = kFresh.*p; },
                },
-               spec.member);
+               kFields[std::countr_zero(unread)].member);
   }
-}
-
-// The optional strings the object did not have become absent; the ones it
-// had were assigned in place (keeping their buffers), so they are not
-// reset before the read.
-void ClearUnread(A& a, const ActivityPresence& seen) {
-  if (!seen.map_id) a.map_id.reset();
-  if (!seen.map_summary_polyline) a.map_summary_polyline.reset();
-  for (size_t i = 0; i < std::size(kFields); ++i) {
-    if (seen.fields >> i & 1) continue;
-    if (auto* p = std::get_if<std::optional<std::string> A::*>(&kFields[i].member)) (a.**p).reset();
-  }
+  if (!seen.map_id) a.map_id = kFresh.map_id;
+  if (!seen.map_summary_polyline) a.map_summary_polyline = kFresh.map_summary_polyline;
 }
 
 // Reads the activity object under the cursor into `a`. Its raw text runs
@@ -394,14 +392,14 @@ Status ReadActivity(od::document& doc, od::value v, const char* body_end, A& a) 
   Reader r;
   const char* begin = Cursor(doc, body_end);
   ActivityPresence seen;
-  ResetBeforeRead(a);
   bool is_object = r.Fields(v, [&](std::string_view key, od::value& x) {
     if (const FieldSpec* spec = FindField(key)) {
-      seen.fields |= uint64_t{1} << (spec - kFields);
-      ApplyField(*spec, x, a, seen, r);
+      const uint64_t bit = uint64_t{1} << (spec - kFields);
+      ApplyField(*spec, x, a, seen, r, (seen.fields & bit) == 0);
+      seen.fields |= bit;
     }
   });
-  ClearUnread(a, seen);
+  ResetUnread(a, seen);
   if (!r.ok()) return std::unexpected(Malformed(r.error()));
   if (!is_object) return Fail(ErrorCode::kProtocol, "Strava sent a non-object where an activity belongs");
   if (!seen.id || !seen.athlete_id)
@@ -417,16 +415,28 @@ Status ReadActivity(od::document& doc, od::value v, const char* body_end, A& a) 
 
 // A parse of a whole body: simdjson needs padding after the bytes.
 struct Document {
-  sj::padded_string text;
+  sj::padded_string text;  // a padded copy of the body (Open)
+  const char* end = nullptr;
   od::document doc;
   sj::error_code Open(od::parser& parser, std::string_view body) {
     text = sj::padded_string(body);
+    end = text.data() + text.size();
     return parser.iterate(text).get(doc);
   }
-  const char* End() const { return text.data() + text.size(); }
+  // The body itself, padded in place: no copy, and no allocation once its
+  // buffer has the room (a reused buffer keeps it).
+  sj::error_code OpenInPlace(od::parser& parser, std::string& body) {
+    body.reserve(body.size() + sj::SIMDJSON_PADDING);
+    end = body.data() + body.size();
+    return parser.iterate(sj::padded_string_view(body.data(), body.size(), body.capacity())).get(doc);
+  }
+  const char* End() const { return end; }
   // Trailing bytes after the root value mean the body is garbled.
   bool AtEnd() { return Cursor(doc, End()) == End(); }
 };
+
+// The activities of an opened page into `out` (ParsePageInto).
+Status ReadPage(Document& d, std::vector<A>& out);
 
 }  // namespace
 
@@ -446,6 +456,18 @@ Result<std::vector<A>> ActivityParser::ParsePage(std::string_view body) {
 Status ActivityParser::ParsePageInto(std::string_view body, std::vector<A>& out) {
   Document d;
   if (sj::error_code e = d.Open(impl_->parser, body)) return std::unexpected(Malformed(e));
+  return ReadPage(d, out);
+}
+
+Status ActivityParser::ParsePageInPlace(std::string& body, std::vector<A>& out) {
+  Document d;
+  if (sj::error_code e = d.OpenInPlace(impl_->parser, body)) return std::unexpected(Malformed(e));
+  return ReadPage(d, out);
+}
+
+namespace {
+
+Status ReadPage(Document& d, std::vector<A>& out) {
   od::array arr;
   od::json_type t;
   if (sj::error_code e = d.doc.type().get(t)) return std::unexpected(Malformed(e));
@@ -466,6 +488,8 @@ Status ActivityParser::ParsePageInto(std::string_view body, std::vector<A>& out)
   if (!d.AtEnd()) return std::unexpected(Malformed(sj::TRAILING_CONTENT));
   return Ok();
 }
+
+}  // namespace
 
 Result<A> ActivityParser::ParseOne(std::string_view body) {
   Document d;

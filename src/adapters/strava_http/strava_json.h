@@ -41,6 +41,10 @@ class ActivityParser {
   // recycled page parses with next to no allocation. On an error `page`
   // holds an unspecified number of activities in unspecified states.
   Status ParsePageInto(std::string_view body, std::vector<core::Activity>& page);
+  // The same without copying the body (simdjson needs padding after it):
+  // `body` is padded in place, its size and bytes unchanged, its capacity
+  // grown when short of the padding (a reused buffer has it already).
+  Status ParsePageInPlace(std::string& body, std::vector<core::Activity>& page);
   // One SummaryActivity or DetailedActivity object.
   Result<core::Activity> ParseOne(std::string_view body);
 

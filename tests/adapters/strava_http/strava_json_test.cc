@@ -306,6 +306,26 @@ TEST(ActivityParser, AReusedActivityKeepsItsStringBuffers) {
   EXPECT_EQ(page[0].raw_json, kRun);
 }
 
+TEST(ActivityParser, ParsePageInPlaceReadsLikeACopyAndLeavesTheBodyAsItWas) {
+  ActivityParser parser;
+  const std::string page = MakePage(3);
+  for (std::string body : {page, page + "  ", std::string("[") + kRun + "]"}) {
+    body.shrink_to_fit();  // no room for simdjson's padding: it must make some
+    const std::string before = body;
+    std::vector<core::Activity> in_place;
+    ASSERT_TRUE(parser.ParsePageInPlace(body, in_place));
+    EXPECT_EQ(body, before);
+    auto copy = ParseActivityPage(before);
+    ASSERT_TRUE(copy);
+    EXPECT_TRUE(in_place == *copy);
+  }
+  std::string truncated = page.substr(0, page.size() / 2);
+  std::vector<core::Activity> out;
+  auto r = parser.ParsePageInPlace(truncated, out);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+}
+
 TEST(ParseTokenSet, CodeExchangeRefreshAndBadAnswers) {
   auto exchange = ParseTokenSet(
       R"({"token_type":"Bearer","expires_at":1608060738,"expires_in":18068,"refresh_token":"r1","access_token":"a1",)"
