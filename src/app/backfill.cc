@@ -135,10 +135,12 @@ class PageWriter {
     return std::exchange(done_, {});
   }
 
-  // The pages written since the last call, given back: their memory is the
-  // fetching thread's (it allocated it, and it may reuse the activities),
-  // so the writer does not free it across threads.
-  std::vector<PageWork> TakeWritten() {
+  // The activities of the pages written since the last call, given back for
+  // the fetching thread to parse later pages into (their strings keep their
+  // buffers), instead of the writer freeing them. The rest of a page's work
+  // (the prepared rows) the writer frees: freeing it on the fetching thread
+  // measured no cheaper there.
+  std::vector<std::vector<core::Activity>> TakeWritten() {
     std::lock_guard lock(mu_);
     return std::exchange(written_, {});
   }
@@ -175,7 +177,7 @@ class PageWriter {
       busy_s_ += SecondsSince(t0);
       // What was committed counts even when a later step of the page failed.
       done_.push_back(std::move(done));
-      written_.push_back(std::move(work));
+      written_.push_back(std::move(work.page));
       if (!written) {
         error_ = written.error();
         queue_.clear();
@@ -222,7 +224,7 @@ class PageWriter {
   std::condition_variable cv_;
   std::deque<PageWork> queue_;   // guarded by mu_
   std::vector<PageDone> done_;   // guarded by mu_
-  std::vector<PageWork> written_;  // guarded by mu_
+  std::vector<std::vector<core::Activity>> written_;  // guarded by mu_
   std::optional<Error> error_;   // guarded by mu_; read after join
   bool closing_ = false;         // guarded by mu_
   double busy_s_ = 0;            // guarded by mu_; read after join
@@ -653,7 +655,7 @@ Status Backfill::FetchRange(const BackfillOptions& options, Range& range, Backfi
       break;
     }
     tally.Add(writer->TakeDone());
-    for (auto& written : writer->TakeWritten()) source_.RecyclePage(std::move(written.page));
+    for (auto& written : writer->TakeWritten()) source_.RecyclePage(std::move(written));
   }
   if (writer) {
     // The pages already fetched are written even when the fetching stopped:

@@ -81,6 +81,9 @@ struct StravaHttpClient::Impl {
   ActivityParser parser;
   std::vector<std::vector<core::Activity>> spare_pages;  // RecyclePage's, parsed into by ListActivities
   HttpResult result;
+  // The last answer's body buffer, reused by the next: a page's body
+  // (hundreds of KB) then arrives without regrowing from empty.
+  std::string spare_body;
   bool body_too_large = false;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
@@ -149,6 +152,8 @@ void StravaHttpClient::Impl::Configure(const HttpRequest& request, curl_slist* h
 
 HttpResult StravaHttpClient::Impl::Perform(const HttpRequest& request) {
   result = HttpResult{};
+  result.body = std::move(spare_body);
+  result.body.clear();
   body_too_large = false;
   error_buffer[0] = '\0';
   std::string form = EncodeParams(request.form);
@@ -183,6 +188,8 @@ ports::ApiResponse<T> StravaHttpClient::Impl::Call(const HttpRequest& request, P
   } else {
     out.value = std::unexpected(MapHttpError(r.status, r.body, request.endpoint, out.rate));
   }
+  constexpr size_t kKeepBodyBytes = size_t{8} << 20;  // an odd huge answer is not held on to
+  if (r.body.capacity() <= kKeepBodyBytes) spare_body = std::move(r.body);
   return out;
 }
 
@@ -252,7 +259,7 @@ ports::ApiResponse<std::vector<core::Activity>> StravaHttpClient::ListActivities
       page = std::move(impl.spare_pages.back());
       impl.spare_pages.pop_back();
     }
-    if (Status s = impl.parser.ParsePageInto(h.body, page); !s) return std::unexpected(s.error());
+    if (Status s = impl.parser.ParsePageInPlace(h.body, page); !s) return std::unexpected(s.error());
     return page;
   });
 }
