@@ -474,14 +474,19 @@ Status ReadPage(Document& d, std::vector<A>& out) {
   if (t != od::json_type::array)
     return Fail(ErrorCode::kProtocol, "Strava sent a non-array where a page of activities belongs");
   if (sj::error_code e = d.doc.get_array().get(arr)) return std::unexpected(Malformed(e));
-  size_t count = 0;
-  if (sj::error_code e = arr.count_elements().get(count)) return std::unexpected(Malformed(e));
-  out.resize(count);  // the activities already there are read into, keeping their strings' buffers
-  size_t i = 0;
+  // A new vector is reserved after a first pass that counts the elements
+  // (growing it would move activities); a recycled one has a page's worth
+  // already, and the pass (a walk over the whole page) is skipped.
+  if (out.empty()) {
+    size_t count = 0;
+    if (sj::error_code e = arr.count_elements().get(count)) return std::unexpected(Malformed(e));
+    out.reserve(count);
+  }
+  size_t i = 0;  // the activities already there are read into, keeping their strings' buffers
   for (auto element : arr) {
     od::value v;
     if (sj::error_code e = element.get(v)) return std::unexpected(Malformed(e));
-    if (i == out.size()) out.emplace_back();  // count_elements said fewer: cannot be, but stay in bounds
+    if (i == out.size()) out.emplace_back();
     if (Status s = ReadActivity(d.doc, v, d.End(), out[i++]); !s) return std::unexpected(s.error());
   }
   out.resize(i);
