@@ -17,6 +17,20 @@ bool ParseInt(std::string_view s, int& out) {
   return r.ec == std::errc{};
 }
 
+// The value of the n ASCII digits at t[pos..pos + n), or -1 if one is not a
+// digit. The caller checked the length. Hand-rolled (not ParseInt): a
+// backfill parses every activity's dates on its busiest thread, and
+// from_chars plus substr's checks cost several times this.
+int Digits(std::string_view t, size_t pos, size_t n) {
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    const unsigned d = static_cast<unsigned char>(t[i]) - unsigned{'0'};
+    if (d > 9) return -1;
+    v = v * 10 + static_cast<int>(d);
+  }
+  return v;
+}
+
 // Parses "YYYY-MM-DDTHH:MM:SS" (optionally followed by 'Z' or fractional
 // seconds and 'Z'). Returns seconds since the epoch, treating it as UTC.
 std::optional<int64_t> ParseDateTime(std::string_view t) {
@@ -24,11 +38,9 @@ std::optional<int64_t> ParseDateTime(std::string_view t) {
       t[13] != ':' || t[16] != ':') {
     return std::nullopt;
   }
-  int y, mo, d, h, mi, s;
-  if (!ParseInt(t.substr(0, 4), y) || !ParseInt(t.substr(5, 2), mo) || !ParseInt(t.substr(8, 2), d) ||
-      !ParseInt(t.substr(11, 2), h) || !ParseInt(t.substr(14, 2), mi) || !ParseInt(t.substr(17, 2), s)) {
-    return std::nullopt;
-  }
+  const int y = Digits(t, 0, 4), mo = Digits(t, 5, 2), d = Digits(t, 8, 2);
+  const int h = Digits(t, 11, 2), mi = Digits(t, 14, 2), s = Digits(t, 17, 2);
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0) return std::nullopt;
   std::string_view rest = t.substr(19);
   if (!rest.empty() && rest[0] == '.') {
     size_t i = 1;
@@ -62,6 +74,19 @@ std::optional<Date> LocalDateOf(std::string_view start_date_local) {
 }
 
 std::string FormatDate(Date d) {
+  const int y = static_cast<int>(d.year());
+  const unsigned m = static_cast<unsigned>(d.month()), day = static_cast<unsigned>(d.day());
+  if (y >= 0 && y <= 9999 && m <= 99 && day <= 99) {
+    // What the snprintf below writes for these, without its format parsing:
+    // every stored activity's local date is formatted on the fetching thread.
+    const char text[10] = {static_cast<char>('0' + y / 1000),     static_cast<char>('0' + y / 100 % 10),
+                           static_cast<char>('0' + y / 10 % 10),  static_cast<char>('0' + y % 10),
+                           '-',
+                           static_cast<char>('0' + m / 10),       static_cast<char>('0' + m % 10),
+                           '-',
+                           static_cast<char>('0' + day / 10),     static_cast<char>('0' + day % 10)};
+    return std::string(text, sizeof text);
+  }
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
                 static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
