@@ -2,6 +2,11 @@
 
 #include <zstd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <bit>
 #include <cstdio>
 #include <cstring>
 
@@ -54,6 +59,28 @@ bool HasSpecialByte(uint64_t w) {
 size_t MatchEscaped(std::string_view json, size_t from, std::string_view value) {
   size_t i = 0, j = from;
   while (i < value.size()) {
+#if defined(__SSE2__)
+    // Sixteen bytes at a time, and past the ones that match up to the first
+    // that does not or needs an escape: compacting a page spent more here
+    // than in anything of its own but zstd (2.5 instructions a byte, 8 at a
+    // time; this is under 1).
+    if (i + 16 <= value.size() && j + 16 <= json.size()) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(value.data() + i));
+      const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(json.data() + j));
+      const __m128i special =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                       _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v));  // v <= 0x1f
+      const unsigned ok = static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(special, _mm_cmpeq_epi8(v, w))));
+      if (ok == 0xffff) {
+        i += 16;
+        j += 16;
+        continue;
+      }
+      const auto same = static_cast<size_t>(std::countr_one(ok));  // bytes before the first to look at
+      i += same;
+      j += same;
+    }
+#endif
     if (i + 8 <= value.size() && j + 8 <= json.size()) {
       uint64_t v = 0, w = 0;
       std::memcpy(&v, value.data() + i, 8);
