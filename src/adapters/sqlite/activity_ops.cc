@@ -60,9 +60,6 @@ constexpr const char* kSelectYear =
 constexpr const char* kSetCategory = "UPDATE activities SET category = ?3 WHERE athlete_id = ?1 AND id = ?2";
 constexpr const char* kDeleteYearDays =
     "DELETE FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3";
-constexpr const char* kInsertDay =
-    "INSERT INTO daily_totals (athlete_id, category, local_date, distance_mm, moving_time_s, elevation_gain_cm, "
-    "count, activity_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char* kSelectDaily =
     "SELECT local_date, category, distance_mm, moving_time_s, elevation_gain_cm, count, activity_ids "
     "FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3 AND (?4 = '' OR category = ?4) "
@@ -463,19 +460,52 @@ Activity ReadSummaryFields(const Query& q) {
   return a;
 }
 
+// "INSERT OR FAIL INTO daily_totals ... VALUES (?, ...), ..." for
+// 1..kMaxDayRows rows, built once. A year is a few hundred day rows; one
+// statement step per row was most of the rebuild's insert cost. OR FAIL for
+// the reason InsertRowsSql gives (no statement journal); every caller runs in
+// a transaction it rolls back on any error, and the rows never conflict (their
+// days were deleted just before, and SumDays yields each (date, category) once).
+constexpr int kMaxDayRows = 32;
+const char* InsertDayRowsSql(int rows) {
+  static const auto kSqls = [] {
+    std::array<std::string, kMaxDayRows + 1> sqls;
+    for (int r = 1; r <= kMaxDayRows; ++r) {
+      std::string sql =
+          "INSERT OR FAIL INTO daily_totals (athlete_id, category, local_date, distance_mm, moving_time_s, "
+          "elevation_gain_cm, count, activity_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+      for (int k = 1; k < r; ++k) sql += ", (?, ?, ?, ?, ?, ?, ?, ?)";
+      sqls[r] = std::move(sql);
+    }
+    return sqls;
+  }();
+  return kSqls.at(static_cast<size_t>(rows)).c_str();
+}
+
 Status InsertDays(Connection& c, int64_t athlete_id, const std::vector<core::DailyTotals>& days) {
-  for (const auto& d : days) {
-    auto q = c.Prepare(kInsertDay);
+  // The texts of one statement's rows, bound by reference (BindTextRef) until
+  // its Run: no copy into SQLite per value.
+  std::array<std::string, kMaxDayRows> dates, ids;
+  for (size_t first = 0; first < days.size();) {
+    const int rows = static_cast<int>(std::min<size_t>(kMaxDayRows, days.size() - first));
+    auto q = c.Prepare(InsertDayRowsSql(rows));
     if (!q) return std::unexpected(q.error());
-    q->Bind(1, athlete_id);
-    q->Bind(2, d.category);
-    q->Bind(3, core::FormatDate(d.date));
-    q->Bind(4, d.distance_mm);
-    q->Bind(5, d.moving_time_s);
-    q->Bind(6, d.elevation_gain_cm);
-    q->Bind(7, d.count);
-    q->Bind(8, JsonArrayOfIds(d.activity_ids));
+    int i = 1;
+    for (int k = 0; k < rows; ++k) {
+      const core::DailyTotals& d = days[first + static_cast<size_t>(k)];
+      dates[k] = core::FormatDate(d.date);
+      ids[k] = JsonArrayOfIds(d.activity_ids);
+      q->Bind(i++, athlete_id);
+      q->BindTextRef(i++, d.category);
+      q->BindTextRef(i++, dates[k]);
+      q->Bind(i++, d.distance_mm);
+      q->Bind(i++, d.moving_time_s);
+      q->Bind(i++, d.elevation_gain_cm);
+      q->Bind(i++, d.count);
+      q->BindTextRef(i++, ids[k]);
+    }
     DL_SQLITE_TRY(q->Run());
+    first += static_cast<size_t>(rows);
   }
   return Ok();
 }
