@@ -35,12 +35,31 @@ std::optional<DayShare> ShareOf(const Activity& a, std::string category) {
 std::vector<DailyTotals> SumDays(std::vector<DayShare> shares) {
   // Sorted by (date, category, id), each group is one day's totals with its
   // ids already ascending; sums are integers, so the order does not matter.
-  std::sort(shares.begin(), shares.end(), [](const DayShare& a, const DayShare& b) {
-    const auto da = std::chrono::sys_days{a.date}, db = std::chrono::sys_days{b.date};
-    if (da != db) return da < db;
+  auto by_category_id = [](const DayShare& a, const DayShare& b) {
     if (int c = a.category.compare(b.category); c != 0) return c < 0;
     return a.id < b.id;
-  });
+  };
+  auto by_date = [](const DayShare& a, const DayShare& b) {
+    return std::chrono::sys_days{a.date} < std::chrono::sys_days{b.date};
+  };
+  auto same_date = [](const DayShare& a, const DayShare& b) {
+    return std::chrono::sys_days{a.date} == std::chrono::sys_days{b.date};
+  };
+  if (std::is_sorted(shares.begin(), shares.end(), by_date)) {
+    // Already in date order (the store's year query reads them along its
+    // date index): only each day's few shares need ordering, far cheaper
+    // than sorting the year's thousands again.
+    for (auto first = shares.begin(); first != shares.end();) {
+      auto last = std::find_if(first, shares.end(), [&](const DayShare& s) { return !same_date(s, *first); });
+      std::sort(first, last, by_category_id);
+      first = last;
+    }
+  } else {
+    std::sort(shares.begin(), shares.end(), [&](const DayShare& a, const DayShare& b) {
+      if (!same_date(a, b)) return by_date(a, b);
+      return by_category_id(a, b);
+    });
+  }
   std::vector<DailyTotals> out;
   for (auto& s : shares) {
     if (out.empty() || out.back().date != s.date || out.back().category != s.category) {

@@ -56,7 +56,10 @@ constexpr const char* kSelectDays =
     "FROM activities WHERE athlete_id = ?1 AND local_date IN (SELECT value FROM json_each(?2))";
 constexpr const char* kSelectYear =
     "SELECT id, type, sport_type, distance_m, moving_time_s, total_elevation_gain_m, start_date_local, category "
-    "FROM activities WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3";
+    "FROM activities WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3 "
+    // Free (rows come along activities_by_local_date) and lets SumDays sort
+    // each day's shares rather than the whole year's.
+    "ORDER BY local_date";
 constexpr const char* kSetCategory = "UPDATE activities SET category = ?3 WHERE athlete_id = ?1 AND id = ?2";
 constexpr const char* kDeleteYearDays =
     "DELETE FROM daily_totals WHERE athlete_id = ?1 AND local_date BETWEEN ?2 AND ?3";
