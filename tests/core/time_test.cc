@@ -102,6 +102,14 @@ TEST(TimeTest, LocalDateIgnoresTheMisleadingZ) {
   EXPECT_EQ(FormatDate(*LocalDateOf("2025-01-01T00:00:00Z")), "2025-01-01");
 }
 
+TEST(TimeTest, FormatDatePadsEveryField) {
+  using std::chrono::year, std::chrono::month, std::chrono::day;
+  EXPECT_EQ(FormatDate(Date{year{2024}, month{2}, day{29}}), "2024-02-29");
+  EXPECT_EQ(FormatDate(Date{year{987}, month{1}, day{5}}), "0987-01-05");
+  EXPECT_EQ(FormatDate(Date{year{9999}, month{12}, day{31}}), "9999-12-31");
+  EXPECT_EQ(FormatDate(Date{year{10000}, month{1}, day{1}}), "10000-01-01");  // past the fast path
+}
+
 TEST(TimeTest, DaysInLeapAndCommonYears) {
   EXPECT_EQ(DaysInYear(2024), 366);
   EXPECT_EQ(DaysInYear(2023), 365);
