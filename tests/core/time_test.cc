@@ -63,11 +63,15 @@ TEST(TimeTest, ParsesAndFormatsAsBefore) {
     const auto want = RefParse(t);
     const auto utc = ParseIsoUtc(t);
     ASSERT_EQ(utc.has_value(), want.has_value()) << t;
-    if (want) ASSERT_EQ(utc->time_since_epoch().count(), *want) << t;
+    if (want) {
+      ASSERT_EQ(utc->time_since_epoch().count(), *want) << t;
+    }
     ASSERT_EQ(ParseNaiveEpoch(t), want) << t;
     const auto date = LocalDateOf(t);
     ASSERT_EQ(date.has_value(), want.has_value()) << t;
-    if (date) ASSERT_EQ(FormatDate(*date), RefFormat(*date)) << t;
+    if (date) {
+      ASSERT_EQ(FormatDate(*date), RefFormat(*date)) << t;
+    }
   }
   for (int y : {-1, 0, 1, 999, 1970, 9999, 10000, 32767})
     for (unsigned m : {0u, 1u, 12u, 13u, 99u, 100u, 255u})
