@@ -464,7 +464,7 @@ TEST_P(BatchedNewRowsTest, MatchRowByRowUpserts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RawFormats, BatchedNewRowsTest, ::testing::Values(true, false),
-                         [](const auto& info) { return info.param ? "compact" : "text"; });
+                         [](const auto& test) { return test.param ? "compact" : "text"; });
 
 // activity_raw has no foreign key (see schema.cc): the store keeps it in step.
 TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
