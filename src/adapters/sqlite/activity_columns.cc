@@ -1,6 +1,5 @@
 #include "adapters/sqlite/activity_columns.h"
 
-#include <array>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -194,26 +193,18 @@ ActivitySql BuildSql() {
   return s;
 }
 
-std::string BuildInsertRows(int rows) {
-  std::string values = "(?";
-  for (int i = 1; i <= kParams; ++i) values += ", ?";
-  values += ")";
-  std::string sql = "INSERT OR FAIL INTO activities (row_id, " + Join("", true) + ") VALUES " + values;
-  for (int r = 1; r < rows; ++r) sql += ", " + values;
-  return sql;
-}
-
 }  // namespace
 
 std::span<const ActivityColumn> ActivityColumns() { return kColumns; }
 
-const char* InsertRowsSql(int rows) {
-  static const auto kSqls = [] {
-    std::array<std::string, kMaxInsertRows + 1> sqls;
-    for (int r = 1; r <= kMaxInsertRows; ++r) sqls[r] = BuildInsertRows(r);
-    return sqls;
+const MultiRowInsert& InsertRows() {
+  static const MultiRowInsert kInsert = [] {
+    std::string tuple = "(?";
+    for (int i = 1; i <= kParams; ++i) tuple += ", ?";
+    tuple += ")";
+    return MultiRowInsert("INSERT OR FAIL INTO activities (row_id, " + Join("", true) + ")", tuple, 16);
   }();
-  return kSqls.at(static_cast<size_t>(rows)).c_str();
+  return kInsert;
 }
 
 int64_t ContentHash(const Activity& a) {

@@ -53,17 +53,11 @@ struct ActivitySql {
 };
 const ActivitySql& Sql();
 
-// The most rows one InsertRowsSql statement inserts.
-inline constexpr int kMaxInsertRows = 16;
+class MultiRowInsert;  // connection.h
 
 // "INSERT OR FAIL INTO activities (row_id, <the insert's columns>) VALUES
-// (...), ..." for `rows` rows (1..kMaxInsertRows), built once: per row, the
-// row_id then the parameters of ActivitySql::insert, numbered on (anonymous
-// '?'). One statement step for several new rows (the backfill's pages)
-// instead of one per row. OR FAIL rather than the default ABORT: with ABORT a
-// multi-row insert opens a statement journal (copies of every page it first
-// touches) to undo its own earlier rows on a failure; the caller rolls back
-// the whole transaction on any error, so FAIL's partial rows never survive.
-const char* InsertRowsSql(int rows);
+// (...), ..." for up to 16 rows: per row, the row_id then the parameters of
+// ActivitySql::insert, numbered on (anonymous '?').
+const MultiRowInsert& InsertRows();
 
 }  // namespace dl::adapters::sqlite

@@ -230,7 +230,7 @@ Status WriteRow(Connection& c, const Activity& a, const RowMeta& meta, const por
 }
 
 // New rows of a batch, inserted together by InsertPending after the batch's
-// other writes: several rows per statement step (InsertRowsSql).
+// other writes: several rows per statement step (InsertRows).
 struct PendingRow {
   const Activity* activity;
   RowMeta meta;
@@ -239,19 +239,10 @@ struct PendingRow {
 };
 using PendingRows = std::deque<PendingRow>;  // a deque: raw.bytes may point into raw_copy
 
-// "INSERT INTO activity_raw ... VALUES (?, ?, ?), ..." for 1..kMaxInsertRows
-// rows (see InsertRowsSql).
-const char* InsertRawRowsSql(int rows) {
-  static const auto kSqls = [] {
-    std::array<std::string, kMaxInsertRows + 1> sqls;
-    for (int r = 1; r <= kMaxInsertRows; ++r) {
-      std::string sql = "INSERT OR FAIL INTO activity_raw (row_id, codec, raw) VALUES (?, ?, ?)";
-      for (int k = 1; k < r; ++k) sql += ", (?, ?, ?)";
-      sqls[r] = std::move(sql);
-    }
-    return sqls;
-  }();
-  return kSqls.at(static_cast<size_t>(rows)).c_str();
+const MultiRowInsert& InsertRawRows() {
+  static const MultiRowInsert kInsert("INSERT OR FAIL INTO activity_raw (row_id, codec, raw)", "(?, ?, ?)",
+                                      InsertRows().max_rows());
+  return kInsert;
 }
 
 // Inserts the pending rows in their order with the row ids SQLite would have
@@ -274,9 +265,9 @@ Status InsertPending(Connection& c, const PendingRows& pending, const ports::Ups
     return Ok();
   }
   for (size_t first = 0; first < pending.size();) {
-    const int rows = static_cast<int>(std::min<size_t>(kMaxInsertRows, pending.size() - first));
+    const int rows = static_cast<int>(std::min<size_t>(InsertRows().max_rows(), pending.size() - first));
     {
-      auto q = c.Prepare(InsertRowsSql(rows));
+      auto q = c.Prepare(InsertRows().Sql(rows));
       if (!q) return std::unexpected(q.error());
       int i = 1;
       for (int k = 0; k < rows; ++k) {
@@ -286,7 +277,7 @@ Status InsertPending(Connection& c, const PendingRows& pending, const ports::Ups
       DL_SQLITE_TRY(q->Run());
     }
     {
-      auto r = c.Prepare(InsertRawRowsSql(rows));
+      auto r = c.Prepare(InsertRawRows().Sql(rows));
       if (!r) return std::unexpected(r.error());
       int i = 1;
       for (int k = 0; k < rows; ++k) {
@@ -463,26 +454,16 @@ Activity ReadSummaryFields(const Query& q) {
   return a;
 }
 
-// "INSERT OR FAIL INTO daily_totals ... VALUES (?, ...), ..." for
-// 1..kMaxDayRows rows, built once. A year is a few hundred day rows; one
-// statement step per row was most of the rebuild's insert cost. OR FAIL for
-// the reason InsertRowsSql gives (no statement journal); every caller runs in
-// a transaction it rolls back on any error, and the rows never conflict (their
-// days were deleted just before, and SumDays yields each (date, category) once).
+// A year is a few hundred day rows; one statement step per row was most of
+// the rebuild's insert cost. The rows never conflict: their days were
+// deleted just before, and SumDays yields each (date, category) once.
 constexpr int kMaxDayRows = 32;
-const char* InsertDayRowsSql(int rows) {
-  static const auto kSqls = [] {
-    std::array<std::string, kMaxDayRows + 1> sqls;
-    for (int r = 1; r <= kMaxDayRows; ++r) {
-      std::string sql =
-          "INSERT OR FAIL INTO daily_totals (athlete_id, category, local_date, distance_mm, moving_time_s, "
-          "elevation_gain_cm, count, activity_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-      for (int k = 1; k < r; ++k) sql += ", (?, ?, ?, ?, ?, ?, ?, ?)";
-      sqls[r] = std::move(sql);
-    }
-    return sqls;
-  }();
-  return kSqls.at(static_cast<size_t>(rows)).c_str();
+const MultiRowInsert& InsertDayRows() {
+  static const MultiRowInsert kInsert(
+      "INSERT OR FAIL INTO daily_totals (athlete_id, category, local_date, distance_mm, moving_time_s, "
+      "elevation_gain_cm, count, activity_ids)",
+      "(?, ?, ?, ?, ?, ?, ?, ?)", kMaxDayRows);
+  return kInsert;
 }
 
 Status InsertDays(Connection& c, int64_t athlete_id, const std::vector<core::DailyTotals>& days) {
@@ -491,7 +472,7 @@ Status InsertDays(Connection& c, int64_t athlete_id, const std::vector<core::Dai
   std::array<std::string, kMaxDayRows> dates, ids;
   for (size_t first = 0; first < days.size();) {
     const int rows = static_cast<int>(std::min<size_t>(kMaxDayRows, days.size() - first));
-    auto q = c.Prepare(InsertDayRowsSql(rows));
+    auto q = c.Prepare(InsertDayRows().Sql(rows));
     if (!q) return std::unexpected(q.error());
     int i = 1;
     for (int k = 0; k < rows; ++k) {

@@ -319,4 +319,12 @@ Error Connection::MakeError(std::string_view what, int code) const {
   return Error{ErrorCode::kIo, "sqlite " + path_ + ": " + std::string(what) + ": " + message};
 }
 
+MultiRowInsert::MultiRowInsert(std::string_view head, std::string_view tuple, int max_rows) {
+  std::string sql = std::string(head) + " VALUES " + std::string(tuple);
+  for (int rows = 1; rows <= max_rows; ++rows) {
+    if (rows > 1) sql += ", " + std::string(tuple);
+    sqls_.push_back(sql);
+  }
+}
+
 }  // namespace dl::adapters::sqlite

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/result.h"
 
@@ -100,6 +101,24 @@ class Query {
   Connection* connection_;
   sqlite3_stmt* stmt_;
   int bind_error_ = 0;
+};
+
+// The texts of "<head> VALUES <tuple>, <tuple>, ..." for 1..max_rows rows,
+// built once: one statement step for several rows instead of one per row
+// (the backfill's new activities and their raw JSON, a rebuilt year's day
+// rows). Heads say INSERT OR FAIL, not the default ABORT: with ABORT a
+// multi-row insert opens a statement journal (copies of every page it first
+// touches) to undo its own earlier rows on a failure; every caller runs in a
+// transaction it rolls back on any error, so FAIL's partial rows never
+// survive.
+class MultiRowInsert {
+ public:
+  MultiRowInsert(std::string_view head, std::string_view tuple, int max_rows);
+  int max_rows() const { return static_cast<int>(sqls_.size()); }
+  const char* Sql(int rows) const { return sqls_.at(static_cast<size_t>(rows - 1)).c_str(); }
+
+ private:
+  std::vector<std::string> sqls_;  // [k]: k + 1 rows
 };
 
 enum class Durability {
