@@ -151,7 +151,7 @@ int RunBackfill(const BackfillFlags& flags, const CommonFlags& common) {
   app::Config store_config = *config;
   bool ephemeral = flags.dry_run && !StoreExists(*config);
   if (ephemeral) store_config.store = "sqlite::memory:";
-  auto store = OpenStore(store_config, *categories);
+  auto store = OpenStore(store_config, *categories, /*migrate=*/false, StoreUse::kBulkWrite);
   if (!store) return ReportError(store.error(), common.json);
 
   auto clock = MakeSystemClock();

@@ -46,8 +46,11 @@ Result<core::SportCategories> LoadCategories(const app::Config& config);
 // Opens (creating when needed) the store at config.StoreUrl().
 // SQLite migrates on open (the embedded default); PostgreSQL only when
 // `migrate` is true (desirelines migrate), otherwise it checks the version.
+// kBulkWrite: a backfill, which writes pages it never reads again; on SQLite
+// it gets a small page cache (SqliteOptions::cache_size_kib).
+enum class StoreUse { kGeneral, kBulkWrite };
 Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const core::SportCategories& categories,
-                                                bool migrate = false);
+                                                bool migrate = false, StoreUse use = StoreUse::kGeneral);
 // True when the configured SQLite file exists (postgres: always true).
 bool StoreExists(const app::Config& config);
 // config.StoreUrl() fit for output: a PostgreSQL URL's password as "***".

@@ -178,6 +178,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
                                                        const SqliteOptions& options) {
   ConnectionOptions connection_options;
   connection_options.busy_timeout_ms = options.busy_timeout_ms;
+  connection_options.cache_size_kib = options.cache_size_kib;
   auto connection = Connection::Open(path, connection_options);
   if (!connection) return std::unexpected(connection.error());
   auto codec = std::make_unique<RawJsonCodec>(options.compact_raw_json, options.zstd_level);

@@ -96,6 +96,13 @@ struct SqliteOptions {
   // Measured (bench/store_ingest_bench): the checkpoint was about a sixth of
   // a bulk upsert's CPU, now spent beside the writer.
   bool background_checkpoint = true;
+  // SQLite's page cache for the store's connection, in KiB (a cap: pages are
+  // allocated as they are first used). Every page the cache holds is memory
+  // the process touches for the first time, a page fault and a zeroed page:
+  // a bulk writer whose new pages are never read again (backfill) runs
+  // cheaper with a small cache; a long-running process that reads keeps the
+  // larger default. Measured in docs/PERFORMANCE.md (session 7).
+  int cache_size_kib = 32768;
 };
 
 class SqliteStore final : public ports::Store {

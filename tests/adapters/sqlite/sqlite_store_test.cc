@@ -488,6 +488,30 @@ TEST(SqliteStoreTest, RawJsonRowsFollowTheirActivities) {
             std::vector<std::string>{"0"});
 }
 
+// The page cache is a cap the store's connection honours: a bulk writer with
+// a small cache stays small while the file grows past it; the default keeps
+// what it wrote. sqlite3_memory_used() counts every SQLite allocation of the
+// process (this test's stores only: they run one at a time).
+TEST(SqliteStoreTest, PageCacheSizeIsTheConfiguredCap) {
+  auto grown_by = [](int cache_size_kib) -> int64_t {
+    SqliteOptions options;
+    options.cache_size_kib = cache_size_kib;
+    options.background_checkpoint = false;
+    const int64_t before = sqlite3_memory_used();
+    auto store = OpenOrDie(NewPath(), core::SportCategories::Default(), options);
+    for (int64_t page = 0; page < 12; ++page) {
+      std::vector<core::Activity> v;
+      for (int64_t i = 1; i <= 200; ++i) v.push_back(MakeActivity(1, page * 200 + i, "2024-05-01T10:00:00Z"));
+      EXPECT_TRUE(store->UpsertActivities(v, Now(1)).has_value());
+    }
+    return sqlite3_memory_used() - before;  // with the store still open
+  };
+  const int64_t small = grown_by(1024);
+  const int64_t large = grown_by(32768);
+  EXPECT_LT(small, 3 << 20) << "a 1 MiB cache grew SQLite's memory by " << small << " bytes";
+  EXPECT_GT(large, 4 << 20) << "the 32 MiB default kept only " << large << " bytes of a ~6 MB file";
+}
+
 TEST(SqliteStoreTest, TextAndCompactRawJsonCoexist) {
   const std::string path = NewPath();
   auto a = MakeActivity(1, 1, "2024-01-01T10:00:00Z");
