@@ -209,6 +209,7 @@ class PageWriter {
       uo.fence_epoch_s = work.fence_epoch_s;
       uo.seen_by_run = work.run_id;
       uo.defer_daily = true;  // each year is rebuilt once its listing is complete
+      uo.require_token = true;  // a deauthorization meanwhile (a webhook, maybe in serve) wins
       if (i + 1 == work.years.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
       if (i < work.prepared.size()) uo.prepared = work.prepared[i].get();
       auto summary = store_.UpsertActivities(work.Of(run), uo);

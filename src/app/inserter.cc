@@ -373,15 +373,28 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch
   options.now_epoch_s = fetch_start_s;
   options.fence_epoch_s = fetch_start_s + 1;
   options.from_webhook = true;
+  options.require_token = true;  // a deauthorization processed meanwhile wins
   std::optional<ports::UpsertSummary> summary;
+  bool deauthorized = false;
   Complete(group, [&](std::vector<int64_t> acks) -> Status {
-    options.ack_events = std::move(acks);
+    options.ack_events = acks;
     auto written = ports_.activities.UpsertActivities(std::span(&activity, 1), options);
+    if (!written && written.error().code == ErrorCode::kUnauthorized) {
+      // Nothing was written, the acks neither (same transaction).
+      deauthorized = true;
+      return acks.empty() ? Status{} : ports_.queue.Ack(acks);
+    }
     if (!written) return std::unexpected(written.error());
     summary = *written;
     if (written->inserted + written->updated > 0) Signal(group);  // before an external queue's ack
     return Ok();
   });
+  if (deauthorized) {
+    Log("dropped " + group.Describe() + ": the athlete's token was deleted while the activity was fetched "
+        "(deauthorized): not stored");
+    Count([&](InserterStats& s) { s.dropped += static_cast<int64_t>(group.events.size()); });
+    return;
+  }
   if (!summary) return;
   if (summary->fenced > 0) {
     Log("kept the stored " + group.Describe() + ": it was written by a fetch newer than this one (started " +

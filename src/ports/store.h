@@ -42,6 +42,13 @@ struct UpsertOptions {
   int64_t seen_by_run = 0;
   // Live pipeline: stamp the rows' webhook_changed_at = now.
   bool from_webhook = false;
+  // Only for athletes who still have a stored token, checked in the same
+  // transaction: otherwise nothing is written and the error is
+  // kUnauthorized. A deauthorization deletes the athlete's tokens (and, by
+  // default, their data); a backfill's write-ahead pages or an inserter's
+  // fetch in flight, possibly in another process, must not bring the data
+  // back after it. Backfill and inserter set it.
+  bool require_token = false;
   // Saved in the same transaction (a checkpoint after every page).
   std::optional<std::pair<std::string, std::string>> checkpoint;  // key, value
   // Live pipeline: queue events (ports::EventQueue seqs) completed in the same

@@ -140,6 +140,9 @@ class BackfillTest : public ::testing::Test {
     EXPECT_TRUE(store.has_value()) << (store ? "" : store.error().message);
     store_ = std::move(*store);
     clock_.SetEpochS(*core::ParseNaiveEpoch("2026-06-01T12:00:00Z"));
+    // As in a real run, where the session keeps the athlete's token in the
+    // same store: pages are written only while it is there.
+    EXPECT_TRUE(store_->SaveToken({kAthlete, "access", "refresh", 4'000'000'000, "read,activity:read_all"}));
   }
 
   Result<BackfillReport> Run(std::vector<int> years, bool dry_run = false) {
@@ -292,6 +295,27 @@ TEST_F(BackfillTest, TheFetchingRunsAtMostTheWriteAheadPastTheLastCommittedPage)
   EXPECT_EQ(StoredIds(2013).size(), 200u);
   EXPECT_LE(max_lead, static_cast<int64_t>(kWriteAheadPages) + 1);
   EXPECT_GE(max_lead, static_cast<int64_t>(kWriteAheadPages)) << "the hold let the fetching get that far";
+}
+
+// The athlete deauthorizes while the run is under way: serve's inserter
+// deletes their tokens and data (here on the run's own store, as a second
+// process would through the same file). Pages fetched before it, still in the
+// write-ahead, must not bring the data back.
+TEST_F(BackfillTest, ADeauthorizationDuringTheRunWinsOverThePagesStillToBeWritten) {
+  for (auto& a : RidesOf(2024, 1000, 1)) source_.Put(a);
+  source_.before_call = [&](int call) -> Status {
+    if (call == 3) {
+      auto deleted = store_->DeleteAthleteData(kAthlete);
+      EXPECT_TRUE(deleted.has_value());
+    }
+    return Ok();
+  };
+  auto r = Run({2024});
+  ASSERT_FALSE(r.has_value()) << "the run went on for an athlete without tokens";
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_NE(r.error().message.find("deauthorized"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(StoredIds(2024).empty()) << StoredIds(2024).size() << " activities came back after the deletion";
+  EXPECT_FALSE(store_->LoadToken(kAthlete).value_or(std::nullopt).has_value());
 }
 
 TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {

@@ -667,6 +667,36 @@ TEST_F(InserterTest, AStaleFetchOfAnotherProcessNeverOverwritesANewerOne) {
   EXPECT_EQ(a.Stats().fenced, 1);
 }
 
+// Another worker confirms the athlete's deauthorization and deletes their
+// data while this one's fetch is in flight: the fetched copy is dropped, not
+// stored, and its event completed (nothing left to retry).
+TEST_F(InserterTest, AFetchInFlightDuringADeauthorizationIsNotStored) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("dl_deauth_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+                    std::to_string(reinterpret_cast<uintptr_t>(this)));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  auto opened = adapters::sqlite::SqliteStore::Open((dir / "store.db").string(), core::SportCategories::Default());
+  ASSERT_TRUE(opened) << opened.error().message;
+  adapters::sqlite::SqliteStore& store = **opened;
+  ASSERT_TRUE(store.SaveToken({kAthlete, "access-live", "refresh-live", kNow + 6 * 3600, "activity:read_all"}));
+  api_.UpsertActivity(MakeActivity(800, kAthlete, "2023-06-01T08:00:00Z", 10'000));
+  ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("create", 800, kNow)}, kNow));
+
+  HookedApi slow(api_);
+  slow.after_get = [&] { EXPECT_TRUE(store.DeleteAthleteData(kAthlete).has_value()); };
+  Inserter a(InserterPorts{store, store, store, store, store, slow, clock_}, locks_, options_);
+  EXPECT_EQ(*a.RunOnce(), 1);
+  EXPECT_FALSE((*store.GetActivity(kAthlete, 800)).has_value()) << "the deleted athlete's activity came back";
+  EXPECT_EQ(a.Stats().dropped, 1);
+  EXPECT_EQ(a.Stats().upserted, 0);
+  EXPECT_EQ(*store.PendingCount(), 0) << "the dropped event is completed, not retried";
+  EXPECT_TRUE((*store.ListEvents(true, 10)).empty()) << "nor dead-lettered";
+}
+
 // The inserter tells the aggregators about committed effects only.
 TEST_F(InserterTest, CommittedEffectsAreSignalledToTheAggregators) {
   class CountingSignal final : public AggregationSignal {

@@ -40,6 +40,12 @@ class MemoryPipelineStore final : public ports::ActivityStore,
                                                 const ports::UpsertOptions& options) override {
     std::lock_guard lock(mu_);
     if (auto e = TakeFailure()) return std::unexpected(*e);
+    if (options.require_token && tokens_ != nullptr) {  // as the real stores (contract test)
+      for (const auto& a : activities) {
+        auto token = tokens_->LoadToken(a.athlete_id);
+        if (!token || !*token) return std::unexpected(Error{ErrorCode::kUnauthorized, "no stored token"});
+      }
+    }
     ports::UpsertSummary summary;
     for (const auto& a : activities) {
       auto key = std::make_pair(a.athlete_id, a.id);

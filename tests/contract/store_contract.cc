@@ -550,6 +550,44 @@ TEST_P(StoreContractTest, DeleteAthleteDataRemovesEverythingOfThatAthleteOnly) {
   EXPECT_EQ(Upsert(store(), {MakeActivity(2, 3, "2024-01-04T08:00:00Z")}, At(3, 0, 1)).fenced, 1);
 }
 
+// A backfill page or an inserter's fetch written after a deauthorization
+// deleted the athlete's tokens (and data) must not bring the data back.
+TEST_P(StoreContractTest, UpsertRequiringATokenWritesNothingForAnAthleteWithoutOne) {
+  UpsertOptions o = At(1, 5);
+  o.require_token = true;
+  o.checkpoint = std::make_pair(std::string("backfill:7:2024-2024"), std::string("page=1"));
+  const std::vector<Activity> page = {MakeActivity(7, 1, "2024-01-02T08:00:00Z"),
+                                      MakeActivity(7, 2, "2024-01-03T08:00:00Z")};
+  auto refused = store().UpsertActivities(page, o);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+  EXPECT_NE(refused.error().message.find("athlete 7"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(Must(store().GetActivity(7, 1)).has_value());
+  EXPECT_FALSE(Must(store().LoadCheckpoint("backfill:7:2024-2024")).has_value()) << "the checkpoint is written with the rows";
+
+  MustOk(store().SaveToken({7, "access", "refresh", 100, "activity:read_all"}));
+  EXPECT_EQ(Upsert(store(), page, o).inserted, 2);
+  EXPECT_EQ(Must(store().DailyForYear(7, 2024, "")).size(), 2u);
+
+  ASSERT_EQ(Must(store().DeleteAthleteData(7)), 2);  // the deauthorization
+  o.seen_by_run = 6;
+  refused = store().UpsertActivities(page, o);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+  EXPECT_FALSE(Must(store().GetActivity(7, 1)).has_value());
+  EXPECT_TRUE(Must(store().DailyForYear(7, 2024, "")).empty());
+
+  // Tokens only (on_deauthorize = keep): the stored data stays, nothing new comes.
+  MustOk(store().SaveToken({7, "access", "refresh", 100, "activity:read_all"}));
+  EXPECT_EQ(Upsert(store(), {page[0]}, o).inserted, 1);
+  MustOk(store().DeleteToken(7));
+  EXPECT_FALSE(store().UpsertActivities(page, o).has_value());
+  EXPECT_TRUE(Must(store().GetActivity(7, 1)).has_value());
+  EXPECT_FALSE(Must(store().GetActivity(7, 2)).has_value());
+  // Without the option nothing is checked (tools and tests that hold no token).
+  EXPECT_EQ(Upsert(store(), {page[1]}, At(2)).inserted, 1);
+}
+
 // ---- tokens ----
 
 TEST_P(StoreContractTest, TokensRoundTripAndReplaceAtomically) {

@@ -59,6 +59,7 @@ constexpr const char* kYearsWithData =
     "ORDER BY 1, 2";
 // The row count of the statement on `activities` is the result.
 constexpr const char* kDeleteAthleteActivities = "DELETE FROM activities WHERE athlete_id = $1";
+constexpr const char* kHasTokenForShare = "SELECT 1 FROM tokens WHERE athlete_id = $1 FOR SHARE";
 constexpr const char* kDeleteAthlete[] = {
     kDeleteAthleteActivities,
     "DELETE FROM deleted_activities WHERE athlete_id = $1",
@@ -230,6 +231,18 @@ Result<ports::UpsertSummary> PostgresStore::UpsertActivities(std::span<const cor
   const Durability durability = options.from_webhook ? Durability::kFull : Durability::kRelaxed;
   return Transact<ports::UpsertSummary>(*pool_, durability, [&](Connection& c) -> Result<ports::UpsertSummary> {
     if (auto s = LockAthletesShared(c, athletes); !s) return std::unexpected(s.error());
+    if (options.require_token) {
+      // After the athlete lock, which DeleteAthleteData holds exclusively;
+      // FOR SHARE makes a token-only delete (on_deauthorize = keep) wait too.
+      for (int64_t athlete : athletes) {
+        auto token = c.Exec(kHasTokenForShare, {Param::Int8(athlete)});
+        if (!token) return std::unexpected(token.error());
+        if (token->empty()) {
+          return Fail(ErrorCode::kUnauthorized, "athlete " + std::to_string(athlete) +
+                                                    " has no stored token (deauthorized?): their activities were not written");
+        }
+      }
+    }
     TouchedDays touched;
     auto summary = UpsertBatch(c, categories_, activities, options, touched);
     if (!summary) return summary;

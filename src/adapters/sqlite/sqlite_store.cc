@@ -61,6 +61,7 @@ constexpr const char* kYearsWithData =
     "WHERE athlete_id = ?1 ORDER BY 1, 2";
 // The change count of the statement on `activities` is the result.
 constexpr const char* kDeleteAthleteActivities = "DELETE FROM activities WHERE athlete_id = ?1";
+constexpr const char* kHasToken = "SELECT 1 FROM tokens WHERE athlete_id = ?1";
 constexpr const char* kDeleteAthlete[] = {
     "DELETE FROM activity_raw WHERE row_id IN (SELECT row_id FROM activities WHERE athlete_id = ?1)",
     kDeleteAthleteActivities,
@@ -152,6 +153,31 @@ SqliteStore::SqliteStore(core::SportCategories categories, std::unique_ptr<Conne
       zstd_level_(zstd_level),
       dedup_retention_s_(dedup_retention_s) {}
 
+namespace {
+
+// UpsertOptions::require_token: under the write lock, so a deauthorization
+// (DeleteAthleteData, another connection) either committed before and is
+// seen here, or waits for this transaction and deletes what it writes.
+Status CheckTokensStored(Connection& c, std::span<const core::Activity> activities) {
+  int64_t checked = 0;
+  for (const auto& a : activities) {
+    if (a.athlete_id == checked) continue;  // a batch is usually one athlete's page
+    auto q = c.Prepare(kHasToken);
+    if (!q) return std::unexpected(q.error());
+    q->Bind(1, a.athlete_id);
+    auto row = q->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      return Fail(ErrorCode::kUnauthorized, "athlete " + std::to_string(a.athlete_id) +
+                                                " has no stored token (deauthorized?): their activities were not written");
+    }
+    checked = a.athlete_id;
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Status SqliteStore::InTransaction(bool full, const std::function<Status()>& work) {
   std::lock_guard lock(mu_);
   auto txn = connection_->Begin(full ? Durability::kFull : Durability::kNormal);
@@ -238,6 +264,7 @@ Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core:
   const bool full = options.from_webhook && options.ack_events.empty();
   auto txn = connection_->Begin(full ? Durability::kFull : Durability::kNormal);
   if (!txn) return std::unexpected(txn.error());
+  if (options.require_token) DL_SQLITE_TRY(CheckTokensStored(*connection_, activities));
   TouchedDays touched;
   auto summary = UpsertBatch(*connection_, *codec_, categories_, activities, options, touched);
   if (!summary) return summary;
