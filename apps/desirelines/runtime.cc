@@ -121,7 +121,7 @@ Result<std::unique_ptr<ports::Store>> OpenStore(const app::Config& config, const
   options.compact_raw_json = config.raw_json != "text";
   // 4 MiB holds the right edges of the b-trees a backfill appends to and the
   // pages of a year it rebuilds; measured against the 32 MiB default in
-  // docs/PERFORMANCE.md (session 7): 12,100 -> 5,400 page faults and ~9 %
+  // docs/PERFORMANCE.md (session 7): 12,200 -> 5,500 page faults and 4-5 %
   // less CPU per 20,000-activity run.
   if (use == StoreUse::kBulkWrite) options.cache_size_kib = 4096;
   auto store = adapters::sqlite::SqliteStore::Open(path, categories, options);

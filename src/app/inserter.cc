@@ -381,8 +381,11 @@ void Inserter::Apply(Group& group, Result<core::Activity> fetched, int64_t fetch
     auto written = ports_.activities.UpsertActivities(std::span(&activity, 1), options);
     if (!written && written.error().code == ErrorCode::kUnauthorized) {
       // Nothing was written, the acks neither (same transaction).
+      if (!acks.empty()) {
+        if (Status s = ports_.queue.Ack(acks); !s) return s;  // Complete fails the group: retried
+      }
       deauthorized = true;
-      return acks.empty() ? Status{} : ports_.queue.Ack(acks);
+      return Ok();
     }
     if (!written) return std::unexpected(written.error());
     summary = *written;

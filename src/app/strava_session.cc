@@ -465,8 +465,9 @@ Status StravaSession::Refresh() {
   t.access_token = set->access_token;
   t.refresh_token = set->refresh_token;
   t.expires_at_epoch_s = set->expires_at_epoch_s;
-  // Saved before first use: the old refresh token is already dead.
-  if (Status s = tokens_.SaveToken(t); !s)
+  // Saved before first use: the old refresh token is already dead. Replaced,
+  // never re-created: a deauthorization may have deleted it meanwhile.
+  if (Status s = tokens_.ReplaceToken(t); !s)
     return std::unexpected(WithAdvice(s.error(), " (while saving the rotated Strava refresh token)"));
   token_ = std::move(t);
   return Ok();

@@ -70,6 +70,12 @@ struct UpsertOptions {
   const PreparedUpsert* prepared = nullptr;
 };
 
+// The error of UpsertOptions::require_token and ReplaceToken, in every store.
+inline Error NoStoredToken(int64_t athlete_id, const std::string& consequence) {
+  return Error{ErrorCode::kUnauthorized,
+               "athlete " + std::to_string(athlete_id) + " has no stored token (deauthorized?): " + consequence};
+}
+
 struct UpsertSummary {
   int64_t inserted = 0, updated = 0, unchanged = 0, fenced = 0;
 };
@@ -146,6 +152,12 @@ class TokenStore {
   // athlete_id 0: the only stored athlete (the embedded default has one).
   virtual Result<std::optional<StoredToken>> LoadToken(int64_t athlete_id) = 0;
   virtual Status SaveToken(const StoredToken& token) = 0;  // atomic replace
+  // A refresh's rotated token for an athlete whose token is stored: replaces
+  // it, never creates it. kUnauthorized (nothing written) when the athlete
+  // has none, i.e. a deauthorization deleted it while the refresh was in
+  // flight: re-creating the row would let the run go on writing their data
+  // (UpsertOptions::require_token).
+  virtual Status ReplaceToken(const StoredToken& token) = 0;
   virtual Status DeleteToken(int64_t athlete_id) = 0;
   virtual Result<std::vector<int64_t>> AthletesWithTokens() = 0;
 

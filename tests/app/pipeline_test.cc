@@ -667,9 +667,11 @@ TEST_F(InserterTest, AStaleFetchOfAnotherProcessNeverOverwritesANewerOne) {
   EXPECT_EQ(a.Stats().fenced, 1);
 }
 
-// Another worker confirms the athlete's deauthorization and deletes their
-// data while this one's fetch is in flight: the fetched copy is dropped, not
-// stored, and its event completed (nothing left to retry).
+// Another worker confirms the athlete's deauthorization while this one's
+// fetch is in flight: the fetched copy is dropped, not stored, and its event
+// completed (nothing left to retry). With on_deauthorize = keep only the
+// token goes (DeleteAthleteData would also drop the queued events, so the
+// ack would go unchecked).
 TEST_F(InserterTest, AFetchInFlightDuringADeauthorizationIsNotStored) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("dl_deauth_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
@@ -687,7 +689,7 @@ TEST_F(InserterTest, AFetchInFlightDuringADeauthorizationIsNotStored) {
   ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("create", 800, kNow)}, kNow));
 
   HookedApi slow(api_);
-  slow.after_get = [&] { EXPECT_TRUE(store.DeleteAthleteData(kAthlete).has_value()); };
+  slow.after_get = [&] { EXPECT_TRUE(store.DeleteToken(kAthlete).has_value()); };
   Inserter a(InserterPorts{store, store, store, store, store, slow, clock_}, locks_, options_);
   EXPECT_EQ(*a.RunOnce(), 1);
   EXPECT_FALSE((*store.GetActivity(kAthlete, 800)).has_value()) << "the deleted athlete's activity came back";

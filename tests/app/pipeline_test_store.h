@@ -43,7 +43,7 @@ class MemoryPipelineStore final : public ports::ActivityStore,
     if (options.require_token && tokens_ != nullptr) {  // as the real stores (contract test)
       for (const auto& a : activities) {
         auto token = tokens_->LoadToken(a.athlete_id);
-        if (!token || !*token) return std::unexpected(Error{ErrorCode::kUnauthorized, "no stored token"});
+        if (!token || !*token) return std::unexpected(ports::NoStoredToken(a.athlete_id, "not written"));
       }
     }
     ports::UpsertSummary summary;

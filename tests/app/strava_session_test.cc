@@ -159,6 +159,23 @@ TEST_F(SessionTest, ARotationThatCannotBeSavedIsNeverUsed) {
   EXPECT_EQ(api_.Calls(Method::kListActivities), 0);
 }
 
+// The athlete deauthorizes during a run: serve deletes their token while this
+// session holds it in memory. Its next refresh must not re-create the row
+// (the run would go on writing their data), and nothing more is requested.
+TEST_F(SessionTest, ARefreshAfterTheTokenWasDeletedSavesNothingAndStops) {
+  StoreToken("access-0", "refresh-0", kNow + 600);
+  StravaSession& session = Make();
+  ASSERT_TRUE(session.ListActivities(ports::ListQuery{}));
+  ASSERT_TRUE(tokens_.DeleteToken(kAthlete));
+  clock_.Advance(std::chrono::seconds(600));  // now past expiry: the next call refreshes
+  auto r = session.ListActivities(ports::ListQuery{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(r.error().message, HasSubstr("no stored token"));
+  EXPECT_FALSE(tokens_.Get(kAthlete).has_value()) << "the rotation re-created the deleted token";
+  EXPECT_EQ(api_.Calls(Method::kListActivities), 1);
+}
+
 TEST_F(SessionTest, A401RefreshesOnceAndRetriesOnce) {
   FreshToken();
   api_.RevokeAccessToken();  // the stored token looks fresh but Strava refuses it

@@ -590,6 +590,25 @@ TEST_P(StoreContractTest, UpsertRequiringATokenWritesNothingForAnAthleteWithoutO
 
 // ---- tokens ----
 
+TEST_P(StoreContractTest, ReplaceTokenReplacesButNeverCreates) {
+  auto refused = store().ReplaceToken({9, "acc-2", "ref-2", 2000, "read"});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+  EXPECT_EQ(refused.error().message.find("ref-2"), std::string::npos) << "a token in an error message";
+  EXPECT_FALSE(Must(store().LoadToken(9)).has_value());
+
+  MustOk(store().SaveToken({9, "acc-1", "ref-1", 1000, "read,activity:read_all"}));
+  MustOk(store().ReplaceToken({9, "acc-2", "ref-2", 2000, "read,activity:read_all"}));
+  auto stored = Must(store().LoadToken(9));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->refresh_token, "ref-2");
+  EXPECT_EQ(stored->expires_at_epoch_s, 2000);
+
+  ASSERT_EQ(Must(store().DeleteAthleteData(9)), 0);  // a deauthorization
+  EXPECT_FALSE(store().ReplaceToken({9, "acc-3", "ref-3", 3000, "read"}).has_value());
+  EXPECT_FALSE(Must(store().LoadToken(9)).has_value()) << "the rotation re-created a deleted token";
+}
+
 TEST_P(StoreContractTest, TokensRoundTripAndReplaceAtomically) {
   EXPECT_FALSE(Must(store().LoadToken(0)).has_value());
   EXPECT_FALSE(Must(store().LoadToken(42)).has_value());

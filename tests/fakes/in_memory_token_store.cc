@@ -36,6 +36,16 @@ Status InMemoryTokenStore::SaveToken(const ports::StoredToken& token) {
   return Ok();
 }
 
+Status InMemoryTokenStore::ReplaceToken(const ports::StoredToken& token) {
+  {
+    std::lock_guard lock(mu_);
+    if (!tokens_.contains(token.athlete_id)) {
+      return std::unexpected(ports::NoStoredToken(token.athlete_id, "the refreshed token was not saved"));
+    }
+  }
+  return SaveToken(token);  // logged and counted as a save
+}
+
 Status InMemoryTokenStore::DeleteToken(int64_t athlete_id) {
   std::lock_guard lock(mu_);
   tokens_.erase(athlete_id);

@@ -27,6 +27,9 @@ constexpr const char* kSaveToken =
     "ON CONFLICT (athlete_id) DO UPDATE SET access_token = excluded.access_token, "
     "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, "
     "updated_at = excluded.updated_at";
+constexpr const char* kReplaceToken =
+    "UPDATE tokens SET access_token = $2, refresh_token = $3, expires_at = $4, scope = $5, "
+    "updated_at = extract(epoch FROM now())::bigint WHERE athlete_id = $1";
 constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = $1 AND athlete_id > 0";
 constexpr const char* kDeletePendingToken = "DELETE FROM tokens WHERE athlete_id = 0";
 constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens WHERE athlete_id > 0 ORDER BY athlete_id";
@@ -59,7 +62,8 @@ constexpr const char* kYearsWithData =
     "ORDER BY 1, 2";
 // The row count of the statement on `activities` is the result.
 constexpr const char* kDeleteAthleteActivities = "DELETE FROM activities WHERE athlete_id = $1";
-constexpr const char* kHasTokenForShare = "SELECT 1 FROM tokens WHERE athlete_id = $1 FOR SHARE";
+// KEY SHARE: a DELETE waits for it, a token rotation (UPDATE) does not.
+constexpr const char* kHasTokenForShare = "SELECT 1 FROM tokens WHERE athlete_id = $1 FOR KEY SHARE";
 constexpr const char* kDeleteAthlete[] = {
     kDeleteAthleteActivities,
     "DELETE FROM deleted_activities WHERE athlete_id = $1",
@@ -233,14 +237,11 @@ Result<ports::UpsertSummary> PostgresStore::UpsertActivities(std::span<const cor
     if (auto s = LockAthletesShared(c, athletes); !s) return std::unexpected(s.error());
     if (options.require_token) {
       // After the athlete lock, which DeleteAthleteData holds exclusively;
-      // FOR SHARE makes a token-only delete (on_deauthorize = keep) wait too.
+      // FOR KEY SHARE makes a token-only delete (on_deauthorize = keep) wait too.
       for (int64_t athlete : athletes) {
         auto token = c.Exec(kHasTokenForShare, {Param::Int8(athlete)});
         if (!token) return std::unexpected(token.error());
-        if (token->empty()) {
-          return Fail(ErrorCode::kUnauthorized, "athlete " + std::to_string(athlete) +
-                                                    " has no stored token (deauthorized?): their activities were not written");
-        }
+        if (token->empty()) return std::unexpected(ports::NoStoredToken(athlete, "their activities were not written"));
       }
     }
     TouchedDays touched;
@@ -378,6 +379,20 @@ Status PostgresStore::ClaimPendingToken(const ports::StoredToken& token) {
   return InTransaction(*pool_, Durability::kFull, [&](Connection& c) -> Status {
     if (auto s = WriteToken(c, token.athlete_id, token); !s) return s;
     return Discard(c.Exec(kDeletePendingToken));
+  });
+}
+
+Status PostgresStore::ReplaceToken(const ports::StoredToken& token) {
+  if (auto s = CheckAthlete(token.athlete_id); !s) return s;
+  return InTransaction(*pool_, Durability::kFull, [&](Connection& c) -> Status {
+    auto r = c.Exec(kReplaceToken, {Param::Int8(token.athlete_id), Param::Text(token.access_token),
+                                    Param::Text(token.refresh_token), Param::Int8(token.expires_at_epoch_s),
+                                    Param::Text(token.scope)});
+    if (!r) return std::unexpected(r.error());
+    if (r->affected() == 0) {
+      return std::unexpected(ports::NoStoredToken(token.athlete_id, "the refreshed token was not saved"));
+    }
+    return Ok();
   });
 }
 

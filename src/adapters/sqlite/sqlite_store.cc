@@ -27,6 +27,9 @@ constexpr const char* kSaveToken =
     "ON CONFLICT (athlete_id) DO UPDATE SET access_token = excluded.access_token, "
     "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, "
     "updated_at = excluded.updated_at";
+constexpr const char* kReplaceToken =
+    "UPDATE tokens SET access_token = ?2, refresh_token = ?3, expires_at = ?4, scope = ?5, "
+    "updated_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE athlete_id = ?1";
 constexpr const char* kDeleteToken = "DELETE FROM tokens WHERE athlete_id = ?1 AND athlete_id > 0";
 constexpr const char* kDeletePendingToken = "DELETE FROM tokens WHERE athlete_id = 0";
 constexpr const char* kTokenAthletes = "SELECT athlete_id FROM tokens WHERE athlete_id > 0 ORDER BY athlete_id";
@@ -167,10 +170,7 @@ Status CheckTokensStored(Connection& c, std::span<const core::Activity> activiti
     q->Bind(1, a.athlete_id);
     auto row = q->Step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) {
-      return Fail(ErrorCode::kUnauthorized, "athlete " + std::to_string(a.athlete_id) +
-                                                " has no stored token (deauthorized?): their activities were not written");
-    }
+    if (!*row) return std::unexpected(ports::NoStoredToken(a.athlete_id, "their activities were not written"));
     checked = a.athlete_id;
   }
   return Ok();
@@ -448,6 +448,25 @@ Status SqliteStore::ClaimPendingToken(const ports::StoredToken& token) {
   auto q = connection_->Prepare(kDeletePendingToken);
   if (!q) return std::unexpected(q.error());
   DL_SQLITE_TRY(q->Run());
+  return txn->Commit();
+}
+
+Status SqliteStore::ReplaceToken(const ports::StoredToken& token) {
+  DL_SQLITE_TRY(CheckAthlete(token.athlete_id));
+  std::lock_guard lock(mu_);
+  auto txn = connection_->Begin(Durability::kFull);
+  if (!txn) return std::unexpected(txn.error());
+  auto q = connection_->Prepare(kReplaceToken);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, token.athlete_id);
+  q->Bind(2, token.access_token);
+  q->Bind(3, token.refresh_token);
+  q->Bind(4, token.expires_at_epoch_s);
+  q->Bind(5, token.scope);
+  DL_SQLITE_TRY(q->Run());
+  if (connection_->Changes() == 0) {
+    return std::unexpected(ports::NoStoredToken(token.athlete_id, "the refreshed token was not saved"));
+  }
   return txn->Commit();
 }
 

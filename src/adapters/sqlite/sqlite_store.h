@@ -142,6 +142,7 @@ class SqliteStore final : public ports::Store {
   // TokenStore
   Result<std::optional<ports::StoredToken>> LoadToken(int64_t athlete_id) override;
   Status SaveToken(const ports::StoredToken& token) override;
+  Status ReplaceToken(const ports::StoredToken& token) override;
   Status DeleteToken(int64_t athlete_id) override;
   Result<std::vector<int64_t>> AthletesWithTokens() override;
   Status SavePendingToken(const ports::StoredToken& token) override;
