@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -610,23 +611,43 @@ TEST_F(InserterTest, ExternalQueueIsAckedAfterTheEffect) {
   EXPECT_EQ(Pending(), 0);
 }
 
+// A real SQLite store in a temporary folder (removed at the end), holding the
+// athlete's live token, for tests where several inserters share one store.
+struct SqliteOnDisk {
+  std::filesystem::path dir;
+  std::unique_ptr<adapters::sqlite::SqliteStore> store;
+  std::string error;
+  bool Open() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "dl_inserter_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      error = "mkdtemp failed";
+      return false;
+    }
+    dir = pattern;
+    auto opened = adapters::sqlite::SqliteStore::Open((dir / "store.db").string(), core::SportCategories::Default());
+    if (!opened) {
+      error = opened.error().message;
+      return false;
+    }
+    store = std::move(*opened);
+    auto saved = store->SaveToken({kAthlete, "access-live", "refresh-live", kNow + 6 * 3600, "activity:read_all"});
+    if (!saved) error = saved.error().message;
+    return saved.has_value();
+  }
+  ~SqliteOnDisk() {
+    store.reset();
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+};
+
 // Two inserter processes (own WorkLocks each) over one real store: a fetch
 // whose answer was in flight while a later fetch of the same activity
 // committed must not overwrite it (inserter.h: stamped with the fetch's
 // start, fenced one second later).
 TEST_F(InserterTest, AStaleFetchOfAnotherProcessNeverOverwritesANewerOne) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("dl_fence_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-                    std::to_string(reinterpret_cast<uintptr_t>(this)));
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
-  auto opened = adapters::sqlite::SqliteStore::Open((dir / "store.db").string(), core::SportCategories::Default());
-  ASSERT_TRUE(opened) << opened.error().message;
-  adapters::sqlite::SqliteStore& store = **opened;
-  ASSERT_TRUE(store.SaveToken({kAthlete, "access-live", "refresh-live", kNow + 6 * 3600, "activity:read_all"}));
+  SqliteOnDisk disk;
+  ASSERT_TRUE(disk.Open()) << disk.error;
+  adapters::sqlite::SqliteStore& store = *disk.store;
   core::Activity ride = MakeActivity(700, kAthlete, "2023-06-01T08:00:00Z", 10'000);
   ride.name = "old title";
   api_.UpsertActivity(ride);
@@ -673,18 +694,9 @@ TEST_F(InserterTest, AStaleFetchOfAnotherProcessNeverOverwritesANewerOne) {
 // token goes (DeleteAthleteData would also drop the queued events, so the
 // ack would go unchecked).
 TEST_F(InserterTest, AFetchInFlightDuringADeauthorizationIsNotStored) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("dl_deauth_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-                    std::to_string(reinterpret_cast<uintptr_t>(this)));
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
-  auto opened = adapters::sqlite::SqliteStore::Open((dir / "store.db").string(), core::SportCategories::Default());
-  ASSERT_TRUE(opened) << opened.error().message;
-  adapters::sqlite::SqliteStore& store = **opened;
-  ASSERT_TRUE(store.SaveToken({kAthlete, "access-live", "refresh-live", kNow + 6 * 3600, "activity:read_all"}));
+  SqliteOnDisk disk;
+  ASSERT_TRUE(disk.Open()) << disk.error;
+  adapters::sqlite::SqliteStore& store = *disk.store;
   api_.UpsertActivity(MakeActivity(800, kAthlete, "2023-06-01T08:00:00Z", 10'000));
   ASSERT_TRUE(store.EnqueueBatch(std::vector<core::WebhookEvent>{Event("create", 800, kNow)}, kNow));
 
