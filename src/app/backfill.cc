@@ -732,12 +732,24 @@ Status Backfill::WriteAggregates(const BackfillOptions& options, int year, core:
   if (static_cast<int>(today.year()) == year) through = today;
   std::vector<std::string> categories = options.categories;
   if (categories.empty()) categories.emplace_back(core::kDefaultCategory);
-  for (const auto& category : categories) {
-    auto days = store_->DailyForYear(athlete_id_, year, category);
-    if (!days) return std::unexpected(days.error());
-    bool legacy = category == core::kDefaultCategory;
-    if (auto s = output_->WriteYear(year, category, *days, through, legacy); !s) return s;
-  }
+  auto write_files = [&]() -> Status {
+    for (const auto& category : categories) {
+      auto days = store_->DailyForYear(athlete_id_, year, category);
+      if (!days) return std::unexpected(days.error());
+      bool legacy = category == core::kDefaultCategory;
+      if (auto s = output_->WriteYear(year, category, *days, through, legacy); !s) return s;
+    }
+    return Ok();
+  };
+  if (auto s = write_files(); !s) return s;
+  // A deauthorization (serve, another process) that deleted the athlete's
+  // data after the totals above were read: its dirty mark has serve's
+  // aggregator rewrite these files, but that may have run before this write.
+  // Once the token is seen gone, the files are written again from the store;
+  // a deletion committed after this check is rewritten by the aggregator.
+  auto token = store_->LoadToken(athlete_id_);
+  if (!token) return std::unexpected(token.error());
+  if (!*token) return write_files();
   return Ok();
 }
 

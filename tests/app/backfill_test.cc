@@ -318,6 +318,25 @@ TEST_F(BackfillTest, ADeauthorizationDuringTheRunWinsOverThePagesStillToBeWritte
   EXPECT_FALSE(store_->LoadToken(kAthlete).value_or(std::nullopt).has_value());
 }
 
+// The deletion commits after the year's totals were read for its files and
+// before they are written (and serve's aggregator has already rewritten
+// them): the files written last must be the empty ones.
+TEST_F(BackfillTest, ADeauthorizationWhileAYearsFilesAreWrittenLeavesThemEmpty) {
+  for (auto& a : RidesOf(2024, 300, 1)) source_.Put(a);
+  bool deleted = false;
+  output_.on_write = [&] {
+    if (std::exchange(deleted, true)) return;
+    auto n = store_->DeleteAthleteData(kAthlete);
+    EXPECT_EQ(n.value_or(-1), 300);
+  };
+  auto r = Run({2024});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(output_.written.at({2024, std::string(core::kDefaultCategory)}), 0)
+      << "the year's files kept the deleted athlete's distance";
+  EXPECT_TRUE(StoredIds(2024).empty());
+}
+
 TEST_F(BackfillTest, ListRequestsAreCeilOfNOver200AndOneMoreOnAnExactMultiple) {
   for (auto& a : RidesOf(2024, 450, 1)) source_.Put(a);
   for (auto& a : RidesOf(2025, 400, 10'001)) source_.Put(a);
