@@ -124,12 +124,15 @@ Status Discard(const Result<Rows>& r) {
   return Ok();
 }
 
-// Upserts `token` as the row of `row_id` (an athlete, or kPendingTokenId),
-// inside the caller's transaction.
+// Runs kSaveToken (upsert) or kReplaceToken (update only) for `token` as the
+// row of `row_id` (an athlete, or kPendingTokenId), in the caller's transaction.
+Result<Rows> ExecToken(Connection& c, int64_t row_id, const ports::StoredToken& token, const char* sql) {
+  return c.Exec(sql, {Param::Int8(row_id), Param::Text(token.access_token), Param::Text(token.refresh_token),
+                      Param::Int8(token.expires_at_epoch_s), Param::Text(token.scope)});
+}
+
 Status WriteToken(Connection& c, int64_t row_id, const ports::StoredToken& token) {
-  return Discard(c.Exec(kSaveToken, {Param::Int8(row_id), Param::Text(token.access_token),
-                                     Param::Text(token.refresh_token), Param::Int8(token.expires_at_epoch_s),
-                                     Param::Text(token.scope)}));
+  return Discard(ExecToken(c, row_id, token, kSaveToken));
 }
 
 core::RateBudgetState ReadBudget(const Rows& rows) {
@@ -385,9 +388,7 @@ Status PostgresStore::ClaimPendingToken(const ports::StoredToken& token) {
 Status PostgresStore::ReplaceToken(const ports::StoredToken& token) {
   if (auto s = CheckAthlete(token.athlete_id); !s) return s;
   return InTransaction(*pool_, Durability::kFull, [&](Connection& c) -> Status {
-    auto r = c.Exec(kReplaceToken, {Param::Int8(token.athlete_id), Param::Text(token.access_token),
-                                    Param::Text(token.refresh_token), Param::Int8(token.expires_at_epoch_s),
-                                    Param::Text(token.scope)});
+    auto r = ExecToken(c, token.athlete_id, token, kReplaceToken);
     if (!r) return std::unexpected(r.error());
     if (r->affected() == 0) {
       return std::unexpected(ports::NoStoredToken(token.athlete_id, "the refreshed token was not saved"));

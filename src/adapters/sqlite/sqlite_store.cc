@@ -103,10 +103,10 @@ ports::StoredToken ReadToken(const Query& q) {
   return ports::StoredToken{q.Int64(0), q.Text(1), q.Text(2), q.Int64(3), q.Text(4)};
 }
 
-// Upserts `token` as the row of `row_id` (an athlete, or kPendingTokenId),
-// inside the caller's transaction.
-Status WriteToken(Connection& c, int64_t row_id, const ports::StoredToken& token) {
-  auto q = c.Prepare(kSaveToken);
+// Upserts (kSaveToken) or replaces (kReplaceToken) `token` as the row of
+// `row_id` (an athlete, or kPendingTokenId), inside the caller's transaction.
+Status WriteToken(Connection& c, int64_t row_id, const ports::StoredToken& token, const char* sql = kSaveToken) {
+  auto q = c.Prepare(sql);
   if (!q) return std::unexpected(q.error());
   q->Bind(1, row_id);
   q->Bind(2, token.access_token);
@@ -456,14 +456,7 @@ Status SqliteStore::ReplaceToken(const ports::StoredToken& token) {
   std::lock_guard lock(mu_);
   auto txn = connection_->Begin(Durability::kFull);
   if (!txn) return std::unexpected(txn.error());
-  auto q = connection_->Prepare(kReplaceToken);
-  if (!q) return std::unexpected(q.error());
-  q->Bind(1, token.athlete_id);
-  q->Bind(2, token.access_token);
-  q->Bind(3, token.refresh_token);
-  q->Bind(4, token.expires_at_epoch_s);
-  q->Bind(5, token.scope);
-  DL_SQLITE_TRY(q->Run());
+  DL_SQLITE_TRY(WriteToken(*connection_, token.athlete_id, token, kReplaceToken));
   if (connection_->Changes() == 0) {
     return std::unexpected(ports::NoStoredToken(token.athlete_id, "the refreshed token was not saved"));
   }
