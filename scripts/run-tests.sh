@@ -4,10 +4,12 @@
 #   - PostgreSQL 15: initdb into a temporary folder, socket + loopback port
 #     (DL_TEST_PG_URL), when the postgres binaries are installed;
 #   - the Google Cloud Pub/Sub emulator (PUBSUB_EMULATOR_HOST), when installed.
+# Arguments go to ctest (e.g. -R Postgres). DL_TEST_BUILD=DIR runs the tests of
+# another build folder (default build/dev).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
-build="$here/build/dev"
+build="${DL_TEST_BUILD:-$here/build/dev}"
 work="$(mktemp -d /tmp/dl-tests.XXXXXX)"
 pids=()
 cleanup() {

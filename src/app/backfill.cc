@@ -201,17 +201,23 @@ class PageWriter {
   }
 
   Status WritePage(const PageWork& work, PageDone& done) {
-    if (work.years.empty()) return store_.SaveCheckpoint(work.key, work.checkpoint);
+    ports::UpsertOptions uo;
+    uo.now_epoch_s = work.now_epoch_s;
+    uo.fence_epoch_s = work.fence_epoch_s;
+    uo.seen_by_run = work.run_id;
+    uo.defer_daily = true;  // each year is rebuilt once its listing is complete
+    // A deauthorization meanwhile (a webhook, maybe in serve) wins, over the
+    // checkpoint of a page with nothing to write too.
+    uo.require_token = true;
+    if (work.years.empty()) {
+      uo.checkpoint = std::make_pair(work.key, work.checkpoint);
+      auto summary = store_.UpsertActivities({}, uo);
+      return summary ? Ok() : Status(std::unexpected(summary.error()));
+    }
     for (size_t i = 0; i < work.years.size(); ++i) {
       const auto& run = work.years[i];
-      ports::UpsertOptions uo;
-      uo.now_epoch_s = work.now_epoch_s;
-      uo.fence_epoch_s = work.fence_epoch_s;
-      uo.seen_by_run = work.run_id;
-      uo.defer_daily = true;  // each year is rebuilt once its listing is complete
-      uo.require_token = true;  // a deauthorization meanwhile (a webhook, maybe in serve) wins
       if (i + 1 == work.years.size()) uo.checkpoint = std::make_pair(work.key, work.checkpoint);
-      if (i < work.prepared.size()) uo.prepared = work.prepared[i].get();
+      uo.prepared = i < work.prepared.size() ? work.prepared[i].get() : nullptr;
       auto summary = store_.UpsertActivities(work.Of(run), uo);
       if (!summary) return std::unexpected(summary.error());
       done.by_year[run.year] = *summary;

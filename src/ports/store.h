@@ -9,12 +9,14 @@
 // change that touched them (see core/aggregates.h for the math).
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/activity.h"
@@ -47,7 +49,9 @@ struct UpsertOptions {
   // kUnauthorized. A deauthorization deletes the athlete's tokens (and, by
   // default, their data); a backfill's write-ahead pages or an inserter's
   // fetch in flight, possibly in another process, must not bring the data
-  // back after it. Backfill and inserter set it.
+  // back after it. Backfill and inserter set it. It covers the athlete of
+  // `checkpoint` too (CheckpointAthlete), so that a page with no activity to
+  // write cannot leave a checkpoint behind a deauthorization either.
   bool require_token = false;
   // Saved in the same transaction (a checkpoint after every page).
   std::optional<std::pair<std::string, std::string>> checkpoint;  // key, value
@@ -69,6 +73,20 @@ struct UpsertOptions {
   // uses it instead of redoing that work. nullptr = none.
   const PreparedUpsert* prepared = nullptr;
 };
+
+// The athlete a checkpoint belongs to: its key reads "<kind>:<athlete id>:..."
+// (a deauthorization deletes that athlete's checkpoints). nullopt when the
+// key names none.
+inline std::optional<int64_t> CheckpointAthlete(std::string_view key) {
+  const auto colon = key.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const char* begin = key.data() + colon + 1;
+  const char* end = key.data() + key.size();
+  int64_t v = 0;
+  auto [next, ec] = std::from_chars(begin, end, v);
+  if (ec != std::errc() || next == begin || (next != end && *next != ':') || v <= 0) return std::nullopt;
+  return v;
+}
 
 // The error of UpsertOptions::require_token and ReplaceToken, in every store.
 inline Error NoStoredToken(int64_t athlete_id, const std::string& consequence) {

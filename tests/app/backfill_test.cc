@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -316,6 +317,34 @@ TEST_F(BackfillTest, ADeauthorizationDuringTheRunWinsOverThePagesStillToBeWritte
   EXPECT_NE(r.error().message.find("deauthorized"), std::string::npos) << r.error().message;
   EXPECT_TRUE(StoredIds(2024).empty()) << StoredIds(2024).size() << " activities came back after the deletion";
   EXPECT_FALSE(store_->LoadToken(kAthlete).value_or(std::nullopt).has_value());
+}
+
+// The deauthorization lands after every activity was written, just before
+// the empty page that ends the listing (400 activities: 200, 200, then 0).
+// That page has nothing to write but the range's checkpoint, which must be
+// refused too: the run stops as it does for any other page, rather than
+// reporting a complete run for an athlete who revoked access.
+TEST_F(BackfillTest, ADeauthorizationBeforeTheEmptyLastPageStopsTheRunAndSavesNoCheckpoint) {
+  for (auto& a : RidesOf(2024, 400, 1)) source_.Put(a);
+  bool deleted = false;
+  source_.before_call = [&](int call) -> Status {
+    if (call != 3) return Ok();
+    // The writer commits asynchronously: wait for both full pages.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (StoredIds(2024).size() < 400 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_EQ(StoredIds(2024).size(), 400u);
+    deleted = store_->DeleteAthleteData(kAthlete).has_value();
+    return Ok();
+  };
+  auto r = Run({2024});
+  ASSERT_TRUE(deleted) << "the listing did not reach its empty third page";
+  ASSERT_FALSE(r.has_value()) << "the run ended as complete for an athlete without tokens";
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthorized);
+  EXPECT_TRUE(StoredIds(2024).empty());
+  EXPECT_FALSE(store_->LoadCheckpoint("backfill:" + std::to_string(kAthlete) + ":2024-2024")
+                   .value_or(std::nullopt)
+                   .has_value());
 }
 
 // The deletion commits after the year's totals were read for its files and

@@ -588,6 +588,34 @@ TEST_P(StoreContractTest, UpsertRequiringATokenWritesNothingForAnAthleteWithoutO
   EXPECT_EQ(Upsert(store(), {page[1]}, At(2)).inserted, 1);
 }
 
+// A page with nothing to write (the empty last page of a listing, or one of
+// activities outside the years asked for) still carries the range's
+// checkpoint: after a deauthorization it must not be saved either, or a
+// re-authorized athlete's next backfill would resume past pages whose data
+// the deauthorization deleted.
+TEST_P(StoreContractTest, AnEmptyUpsertRequiringATokenSavesNoCheckpointForAnAthleteWithoutOne) {
+  UpsertOptions o = At(1, 5);
+  o.require_token = true;
+  o.checkpoint = std::make_pair(std::string("backfill:7:2024-2024"), std::string("page=3"));
+  auto refused = store().UpsertActivities({}, o);
+  ASSERT_FALSE(refused.has_value()) << "a checkpoint was saved for an athlete without a token";
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+  EXPECT_NE(refused.error().message.find("athlete 7"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(Must(store().LoadCheckpoint("backfill:7:2024-2024")).has_value());
+
+  MustOk(store().SaveToken({7, "access", "refresh", 100, "activity:read_all"}));
+  EXPECT_EQ(Upsert(store(), {}, o).inserted, 0);
+  EXPECT_EQ(Must(store().LoadCheckpoint("backfill:7:2024-2024")).value_or(""), "page=3");
+  // Another athlete's token does not stand in for the checkpoint's owner.
+  MustOk(store().DeleteToken(7));
+  MustOk(store().SaveToken({8, "access", "refresh", 100, "activity:read_all"}));
+  o.checkpoint->second = "page=4";
+  EXPECT_FALSE(store().UpsertActivities(std::vector<Activity>{MakeActivity(8, 1, "2024-01-02T08:00:00Z")}, o)
+                   .has_value());
+  EXPECT_FALSE(Must(store().GetActivity(8, 1)).has_value()) << "the rows are written with the checkpoint";
+  EXPECT_EQ(Must(store().LoadCheckpoint("backfill:7:2024-2024")).value_or(""), "page=3");
+}
+
 // ---- tokens ----
 
 TEST_P(StoreContractTest, ReplaceTokenReplacesButNeverCreates) {

@@ -527,15 +527,7 @@ Result<std::vector<core::DailyTotals>> ReadDaily(Connection& c, int64_t athlete_
 }
 
 Status WriteCheckpoint(Connection& c, const std::string& key, const std::string& value) {
-  // "<kind>:<athlete id>:..." names the athlete the checkpoint belongs to.
-  std::optional<int64_t> athlete_id;
-  if (auto colon = key.find(':'); colon != std::string::npos) {
-    const char* begin = key.data() + colon + 1;
-    const char* end = key.data() + key.size();
-    int64_t v = 0;
-    auto [next, ec] = std::from_chars(begin, end, v);
-    if (ec == std::errc() && next != begin && (next == end || *next == ':') && v > 0) athlete_id = v;
-  }
+  const std::optional<int64_t> athlete_id = ports::CheckpointAthlete(key);
   auto r = c.Exec(kSaveCheckpoint, {Param::Text(key), Param::Text(value), Param::OptionalInt8(athlete_id)});
   if (!r) return std::unexpected(r.error());
   return Ok();

@@ -235,6 +235,11 @@ Result<ports::UpsertSummary> PostgresStore::UpsertActivities(std::span<const cor
   if (auto s = CheckActivities(activities); !s) return std::unexpected(s.error());
   std::set<int64_t> athletes;
   for (const auto& a : activities) athletes.insert(a.athlete_id);
+  // The checkpoint's athlete too: locked like the others (DeleteAthleteData
+  // deletes checkpoints under the exclusive lock) and, with require_token,
+  // checked like them.
+  if (options.checkpoint)
+    if (auto owner = ports::CheckpointAthlete(options.checkpoint->first)) athletes.insert(*owner);
   const Durability durability = options.from_webhook ? Durability::kFull : Durability::kRelaxed;
   return Transact<ports::UpsertSummary>(*pool_, durability, [&](Connection& c) -> Result<ports::UpsertSummary> {
     if (auto s = LockAthletesShared(c, athletes); !s) return std::unexpected(s.error());
@@ -244,7 +249,7 @@ Result<ports::UpsertSummary> PostgresStore::UpsertActivities(std::span<const cor
       for (int64_t athlete : athletes) {
         auto token = c.Exec(kHasTokenForShare, {Param::Int8(athlete)});
         if (!token) return std::unexpected(token.error());
-        if (token->empty()) return std::unexpected(ports::NoStoredToken(athlete, "their activities were not written"));
+        if (token->empty()) return std::unexpected(ports::NoStoredToken(athlete, "nothing of theirs was written"));
       }
     }
     TouchedDays touched;

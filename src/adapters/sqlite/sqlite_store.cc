@@ -161,18 +161,28 @@ namespace {
 // UpsertOptions::require_token: under the write lock, so a deauthorization
 // (DeleteAthleteData, another connection) either committed before and is
 // seen here, or waits for this transaction and deletes what it writes.
-Status CheckTokensStored(Connection& c, std::span<const core::Activity> activities) {
+Status CheckTokenStored(Connection& c, int64_t athlete_id, const char* consequence) {
+  auto q = c.Prepare(kHasToken);
+  if (!q) return std::unexpected(q.error());
+  q->Bind(1, athlete_id);
+  auto row = q->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::unexpected(ports::NoStoredToken(athlete_id, consequence));
+  return Ok();
+}
+
+// UpsertOptions::require_token: the athletes of the activities and of the
+// checkpoint.
+Status CheckTokensStored(Connection& c, std::span<const core::Activity> activities, const ports::UpsertOptions& options) {
   int64_t checked = 0;
   for (const auto& a : activities) {
     if (a.athlete_id == checked) continue;  // a batch is usually one athlete's page
-    auto q = c.Prepare(kHasToken);
-    if (!q) return std::unexpected(q.error());
-    q->Bind(1, a.athlete_id);
-    auto row = q->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::unexpected(ports::NoStoredToken(a.athlete_id, "their activities were not written"));
+    DL_SQLITE_TRY(CheckTokenStored(c, a.athlete_id, "their activities were not written"));
     checked = a.athlete_id;
   }
+  if (!options.checkpoint) return Ok();
+  const auto owner = ports::CheckpointAthlete(options.checkpoint->first);
+  if (owner && *owner != checked) DL_SQLITE_TRY(CheckTokenStored(c, *owner, "their checkpoint was not saved"));
   return Ok();
 }
 
@@ -264,7 +274,7 @@ Result<ports::UpsertSummary> SqliteStore::UpsertActivities(std::span<const core:
   const bool full = options.from_webhook && options.ack_events.empty();
   auto txn = connection_->Begin(full ? Durability::kFull : Durability::kNormal);
   if (!txn) return std::unexpected(txn.error());
-  if (options.require_token) DL_SQLITE_TRY(CheckTokensStored(*connection_, activities));
+  if (options.require_token) DL_SQLITE_TRY(CheckTokensStored(*connection_, activities, options));
   TouchedDays touched;
   auto summary = UpsertBatch(*connection_, *codec_, categories_, activities, options, touched);
   if (!summary) return summary;
