@@ -158,9 +158,6 @@ SqliteStore::SqliteStore(core::SportCategories categories, std::unique_ptr<Conne
 
 namespace {
 
-// UpsertOptions::require_token: under the write lock, so a deauthorization
-// (DeleteAthleteData, another connection) either committed before and is
-// seen here, or waits for this transaction and deletes what it writes.
 Status CheckTokenStored(Connection& c, int64_t athlete_id, const char* consequence) {
   auto q = c.Prepare(kHasToken);
   if (!q) return std::unexpected(q.error());
@@ -171,8 +168,10 @@ Status CheckTokenStored(Connection& c, int64_t athlete_id, const char* consequen
   return Ok();
 }
 
-// UpsertOptions::require_token: the athletes of the activities and of the
-// checkpoint.
+// UpsertOptions::require_token, for the athletes of the activities and of the
+// checkpoint: under the write lock, so a deauthorization (DeleteAthleteData,
+// another connection) either committed before and is seen here, or waits for
+// this transaction and deletes what it writes.
 Status CheckTokensStored(Connection& c, std::span<const core::Activity> activities, const ports::UpsertOptions& options) {
   int64_t checked = 0;
   for (const auto& a : activities) {
