@@ -17,7 +17,7 @@ command -v perf >/dev/null || { echo "perf is not installed (apt-get install lin
 work="$(mktemp -d /tmp/dl-ab.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 emu_pgid=""
-source "$here/bench/lib.sh"  # start_sim, stop_sim
+source "$here/bench/lib.sh"  # start_sim, stop_sim, perf_stat_value
 
 one_run() {  # label bin_dir: appends "label wall_ms cpu_ms faults" to $work/runs
   local label=$1 dir=$2
@@ -33,16 +33,8 @@ one_run() {  # label bin_dir: appends "label wall_ms cpu_ms faults" to $work/run
     "$dir/desirelines" backfill --json --years 2022 2023 2024 2025 >"$work/out.json" 2>/dev/null
   t1=$EPOCHREALTIME
   stop_sim
-  python3 - "$label" "$t0" "$t1" "$work/stat" >>"$work/runs" <<'PY'
-import sys
-label, t0, t1, path = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-v = {}
-for line in open(path):
-    p = line.strip().split(',')
-    if len(p) > 2 and p[0] and p[0][0].isdigit():
-        v[p[2]] = float(p[0])
-print(label, round((t1 - t0) * 1000), round(v.get('task-clock', 0)), round(v.get('page-faults', 0)))
-PY
+  echo "$label $(python3 -c "print(round((float('$t1') - float('$t0')) * 1000))")" \
+    "$(perf_stat_value "$work/stat" task-clock) $(perf_stat_value "$work/stat" page-faults)" >>"$work/runs"
 }
 
 for _ in $(seq "$pairs"); do

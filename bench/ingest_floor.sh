@@ -25,7 +25,7 @@ command -v perf >/dev/null || { echo "perf is not installed (apt-get install lin
 work="$(mktemp -d /tmp/dl-floor.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 emu_pgid=""
-source "$here/bench/lib.sh"  # start_sim, stop_sim
+source "$here/bench/lib.sh"  # start_sim, stop_sim, perf_stat_value
 per_year="${PER_YEAR:-5000}"
 
 IFS=';' read -r -a variants <<<"${VARIANTS:-}"
@@ -58,17 +58,8 @@ one_run() {  # label [floor args]: appends "label wall_ms cpu_ms activities" to 
   local n
   n=$(sqlite3 "$work/data/desirelines.db" "SELECT count(*) FROM activities" 2>/dev/null || python3 -c "
 import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from activities').fetchone()[0])" "$work/data/desirelines.db")
-  python3 - "$label" "$t0" "$t1" "$work/stat" "$n" "$sim0" "$sim1" >>"$work/runs" <<'PY'
-import sys
-label, t0, t1, path, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
-sim = float(sys.argv[7]) - float(sys.argv[6])
-v = {}
-for line in open(path):
-    p = line.strip().split(',')
-    if len(p) > 2 and p[0] and p[0][0].isdigit():
-        v[p[2]] = float(p[0])
-print(label, round((t1 - t0) * 1000), round(v.get('task-clock', 0)), n, round(sim))
-PY
+  echo "$label $(python3 -c "print(round((float('$t1') - float('$t0')) * 1000))")" \
+    "$(perf_stat_value "$work/stat" task-clock) $n $(python3 -c "print(round($sim1 - $sim0))")" >>"$work/runs"
 }
 
 for _ in $(seq "$pairs"); do

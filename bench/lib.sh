@@ -48,3 +48,9 @@ start_sim() {  # strava-sim flags...
   [ -n "$sim_url" ] || { echo "strava-sim did not start" >&2; return 1; }
 }
 stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; }
+
+# One counter of a `perf stat -x, -o FILE` output (e.g. task-clock in ms,
+# page-faults), rounded; 0 when absent.
+perf_stat_value() {  # file event
+  awk -F, -v e="$2" '$3 == e && $1 ~ /^[0-9]/ { v = $1 } END { printf "%.0f\n", v + 0 }' "$1"
+}
